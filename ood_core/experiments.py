@@ -1,0 +1,223 @@
+"""Ablation sweeps behind the notebooks: each returns a tidy ``pandas.DataFrame``.
+
+Every row is one (method, swept value, OOD set) with ``fpr95`` and ``auroc`` in percent, the
+OOD set ``"average"`` included, so notebooks only pick rows and plot. The notebooks stay thin:
+whatever they show is computed here, where tests reach it.
+
+A sweep never hides a failure: a setting that a method rejects (e.g. DNM's normaliser
+condition ``Q * tau < (1 - tau) * K`` with few groups) gives a row with ``valid=False``, NaN
+metrics and the error message in ``note``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ood_core import mining as _mining
+from ood_core import study as _study
+
+__all__ = [
+    "metrics_rows",
+    "evaluate_method",
+    "tau_sweep",
+    "temperature_sweep",
+    "groups_sweep",
+    "density_selection_sweep",
+    "neglabel_selection_sweep",
+    "corpus_size_sweep",
+    "false_negative_table",
+    "subsample_corpus",
+    "score_distributions",
+    "best_value",
+]
+
+COLUMNS = ["method", "parameter", "value", "ood_set", "fpr95", "auroc", "valid", "note"]
+
+
+def metrics_rows(per_set: dict, **labels) -> list[dict]:
+    """``study.evaluate`` output -> rows with metrics in percent and the given labels."""
+    return [{**labels, "ood_set": s, "fpr95": 100.0 * m["fpr95"], "auroc": 100.0 * m["auroc"],
+             "valid": True, "note": ""} for s, m in per_set.items()]
+
+
+def _invalid_rows(study, error: Exception, **labels) -> list[dict]:
+    return [{**labels, "ood_set": s, "fpr95": np.nan, "auroc": np.nan, "valid": False,
+             "note": str(error)} for s in [*study.ood_splits, "average"]]
+
+
+def evaluate_method(study, method: str, negatives, scoring_params: dict) -> dict:
+    """Score every split of ``study`` with ``method`` and return ``study.evaluate``'s metrics."""
+    scores = _study.score(study, method, negatives, scoring_params)
+    return _study.evaluate(scores, study.id_split, study.ood_splits)
+
+
+def _sweep(study, method, negatives, base_params: dict, parameter: str, values) -> pd.DataFrame:
+    rows = []
+    for value in values:
+        labels = {"method": method, "parameter": parameter, "value": value}
+        try:
+            per_set = evaluate_method(study, method, negatives, {**base_params, parameter: value})
+        except ValueError as err:  # a rejected setting is a result to show, not a crash
+            rows += _invalid_rows(study, err, **labels)
+            continue
+        rows += metrics_rows(per_set, **labels)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def tau_sweep(study, dnm_negatives, dnm_params: dict, taus) -> pd.DataFrame:
+    """DNM over a grid of tau (the ID-like fraction); tau = 0 ranks like NegLabel."""
+    return _sweep(study, "dnm", dnm_negatives, dnm_params, "tau", taus)
+
+
+def temperature_sweep(study, negatives: dict, params_by_method: dict, temperatures) -> pd.DataFrame:
+    """Each method in ``params_by_method`` over a grid of temperatures.
+
+    ``negatives``: method -> corpus indices (MCM needs none).
+    """
+    frames = [_sweep(study, m, negatives.get(m), p, "temperature", temperatures)
+              for m, p in params_by_method.items()]
+    return pd.concat(frames, ignore_index=True)
+
+
+def groups_sweep(study, negatives: dict, params_by_method: dict, n_groups_grid) -> pd.DataFrame:
+    """Grouped methods (NegLabel, CSP, DNM) over a grid of group counts.
+
+    Grid values above a method's number of negatives are rejected rows, like any other.
+    """
+    frames = [_sweep(study, m, negatives[m], p, "n_groups", n_groups_grid)
+              for m, p in params_by_method.items()]
+    return pd.concat(frames, ignore_index=True)
+
+
+def density_selection_sweep(study, density_params: dict, dnm_params: dict, ks, ratios_noun) -> pd.DataFrame:
+    """DNM with density selection over ``k`` (ratios fixed) and over ``ratio_noun`` (k fixed).
+
+    The kNN is computed once for the largest k; smaller k reuse its sorted neighbours.
+    Rows also carry ``false_negative_rate`` (percent) when the study has ground truth.
+    """
+    metric = density_params.get("metric", "reference")
+    density = _mining.density_scores(study.cand_text, study.corpus.is_adj, ks=list(ks), metric=metric)
+    rows = []
+    settings = [("k", k, k, density_params["ratio_noun"]) for k in ks]
+    settings += [("ratio_noun", r, density_params["k"], r) for r in ratios_noun]
+    for parameter, value, k, ratio_noun in settings:
+        if k not in density:
+            density.update(_mining.density_scores(study.cand_text, study.corpus.is_adj, ks=[k], metric=metric))
+        idx = _mining.select_by_density(density[k], study.corpus.is_adj, ratio_noun, density_params["ratio_adj"])
+        rows += _rows_for_negatives(study, "dnm", idx, dnm_params, parameter, value)
+    return pd.DataFrame(rows)
+
+
+def neglabel_selection_sweep(study, neglabel_params: dict, scoring_params: dict, percentiles, ratios) -> pd.DataFrame:
+    """NegLabel over its selection ``percentile`` (ratio fixed) and ``ratio`` (percentile fixed)."""
+    rows = []
+    settings = [("percentile", p, {**neglabel_params, "percentile": p}) for p in percentiles]
+    settings += [("ratio", r, {**neglabel_params, "ratio": r}) for r in ratios]
+    for parameter, value, mp in settings:
+        idx = _study.mine(study, "neglabel", mp)
+        rows += _rows_for_negatives(study, "neglabel", idx, scoring_params, parameter, value)
+    return pd.DataFrame(rows)
+
+
+def _rows_for_negatives(study, method, idx, scoring_params, parameter, value) -> list[dict]:
+    labels = {"method": method, "parameter": parameter, "value": value, "n_negatives": len(idx)}
+    if study.id_like is not None:
+        labels["false_negative_rate"] = 100.0 * float(study.id_like[idx].mean())
+    try:
+        per_set = evaluate_method(study, method, idx, scoring_params)
+    except ValueError as err:
+        return _invalid_rows(study, err, **labels)
+    return metrics_rows(per_set, **labels)
+
+
+def subsample_corpus(study, fraction: float, seed: int = 0):
+    """A view of ``study`` whose corpus keeps a seeded ``fraction`` of nouns and of adjectives.
+
+    Returns ``(sub_study, kept)``: ``kept`` are the kept corpus indices (sorted), and every
+    corpus-indexed array of ``sub_study`` is restricted to them.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction={fraction} is outside (0, 1]")
+    from dataclasses import replace
+
+    from ood_core.corpus import Corpus
+
+    rng = np.random.default_rng(seed)
+    is_adj = study.corpus.is_adj
+    kept = []
+    for part in (np.flatnonzero(~is_adj), np.flatnonzero(is_adj)):
+        n_keep = max(1, int(round(fraction * len(part)))) if len(part) else 0
+        kept.append(np.sort(rng.choice(part, size=n_keep, replace=False)))
+    kept = np.sort(np.concatenate(kept))
+    c = study.corpus
+    sub_corpus = Corpus(words=[c.words[i] for i in kept], is_adj=c.is_adj[kept],
+                        lexnames=[c.lexnames[i] for i in kept], offsets=c.offsets[kept])
+    adj_rank = np.cumsum(is_adj) - 1  # corpus index -> row in csp_adj_text
+    sub = replace(study, corpus=sub_corpus, cand_text=study.cand_text[kept],
+                  csp_adj_text=study.csp_adj_text[adj_rank[kept[is_adj[kept]]]],
+                  id_like=None if study.id_like is None else study.id_like[kept])
+    return sub, kept
+
+
+def corpus_size_sweep(study, params: dict, backbone: str, fractions, seed: int = 0) -> pd.DataFrame:
+    """Each mined method on seeded subsamples of the wild corpus (the paper's L ablation).
+
+    Mining and scoring use the study's params for ``backbone``; for DNM the number of groups
+    shrinks with the corpus, so a setting that breaks its normaliser condition is a rejected row.
+    """
+    rows = []
+    for fraction in fractions:
+        sub, _ = subsample_corpus(study, fraction, seed=seed)
+        for method in _study.MINED_METHODS:
+            mp = _study.method_params(params, method, backbone)
+            try:
+                idx = _study.mine(sub, method, mp["mining"])
+            except ValueError as err:
+                rows += _invalid_rows(sub, err, method=method, parameter="corpus_fraction", value=fraction,
+                                      n_candidates=len(sub.corpus))
+                continue
+            for r in _rows_for_negatives(sub, method, idx, mp["scoring"], "corpus_fraction", fraction):
+                rows.append({**r, "n_candidates": len(sub.corpus)})
+    return pd.DataFrame(rows)
+
+
+def false_negative_table(study, negatives: dict) -> pd.DataFrame:
+    """Per mined method: how many negatives, and (with ground truth) how many are ID-like.
+
+    Columns: ``method``, ``n_negatives``, ``false_negative_rate`` (% of the selected negatives
+    that are ID-like, i.e. the true tau of the selected set) and, in the first row,
+    ``corpus_id_like_rate`` (% of the whole corpus). Without ground truth the rates are NaN.
+    """
+    rows = []
+    corpus_rate = np.nan if study.id_like is None else 100.0 * float(study.id_like.mean())
+    for method, idx in negatives.items():
+        rate = np.nan if study.id_like is None else 100.0 * float(study.id_like[idx].mean())
+        rows.append({"method": method, "n_negatives": len(idx), "false_negative_rate": rate,
+                     "corpus_id_like_rate": corpus_rate})
+    return pd.DataFrame(rows)
+
+
+def score_distributions(study, dnm_negatives, dnm_params: dict, taus) -> pd.DataFrame:
+    """DNM scores of every image for each tau in ``taus`` (tau = 0: no debiasing).
+
+    Columns: ``tau``, ``split``, ``is_id``, ``score``. Each tau's scores are divided by their
+    ID median so settings share one axis (ranking, hence every metric, is unchanged).
+    """
+    frames = []
+    for tau in taus:
+        scores = _study.score(study, "dnm", dnm_negatives, {**dnm_params, "tau": tau})
+        scale = float(np.median(scores[study.id_split]))
+        for split, s in scores.items():
+            frames.append(pd.DataFrame({"tau": tau, "split": split, "is_id": split == study.id_split,
+                                        "score": s / scale}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def best_value(sweep: pd.DataFrame, metric: str = "auroc") -> float:
+    """The swept value with the best average ``metric`` (AUROC: highest; FPR95: lowest)."""
+    avg = sweep[(sweep["ood_set"] == "average") & sweep["valid"]]
+    if avg.empty:
+        raise ValueError("the sweep has no valid 'average' rows")
+    row = avg.loc[avg[metric].idxmax() if metric == "auroc" else avg[metric].idxmin()]
+    return row["value"]

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Create .venv at the repository root with everything the project needs, once.
+# Re-running is cheap: it does nothing while pyproject.toml and this script are unchanged.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+stamp="$VENV/.ood_core-installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
+
+# WordNet 3.0 dictionary files (the wild corpus and the simulated benchmark read them).
+if [ ! -f /usr/share/wordnet/data.noun ] && [ -z "${WNSEARCHDIR:-}" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[setup] installing WordNet 3.0 (Debian package wordnet-base)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base >/dev/null
+  else
+    echo "[setup] WordNet 3.0 not found: run 'sudo apt-get install wordnet-base'," >&2
+    echo "        or set WNSEARCHDIR to a folder holding data.noun (e.g. NLTK's corpora/wordnet)." >&2
+    exit 1
+  fi
+fi
+
+if [ -f "$stamp" ]; then
+  exit 0
+fi
+echo "[setup] creating $VENV (torch is a ~6 GB install; a few minutes)"
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+# torch/torchvision pinned to the releases the project is tested with.
+"$VENV/bin/python" -m pip install -q torch==2.14.1 torchvision==0.29.1
+"$VENV/bin/python" -m pip install -q -e ".[all]"
+# The notebooks run on this named kernel (papermill --kernel ood-core).
+"$VENV/bin/python" -m ipykernel install --sys-prefix --name ood-core --display-name "Python (ood_core)" >/dev/null
+rm -f "$VENV"/.ood_core-installed-*
+touch "$stamp"
+echo "[setup] done"
