@@ -1,0 +1,546 @@
+"""open_clip image/text encoders for the real-weights path (SPEC section 5).
+
+``load_encoder`` builds a :class:`ClipEncoder` around ``open_clip.create_model`` and
+``open_clip.get_tokenizer``. Conventions:
+
+- Features are returned as **raw** (un-normalised) ``float32`` numpy arrays of shape ``[n, d]``;
+  density mining needs the norms of the text features (SPEC section 2), so normalise downstream.
+- ``pretrained`` names the weights for the architecture ``model``: an open_clip tag (``"openai"``),
+  a local weights file, ``"hf-hub:org/repo"`` (a Hub repo holding open_clip weights for that
+  architecture) or ``"local-dir:/path"`` (a folder holding one checkpoint). ``pretrained=None``
+  means **random initialisation** (seeded by ``random_init_seed``): only for tests and speed
+  benchmarks, never for results.
+- Weights are resolved to a local file *before* open_clip is called. If they are not on this
+  machine and the Hub cannot be reached (a 3 s socket probe, or ``HF_HUB_OFFLINE=1``, or
+  ``allow_download=False``), :class:`WeightsNotAvailableError` is raised at once, naming where
+  open_clip looks and how to fetch the file on a connected machine (instead of open_clip's
+  minute of HTTP retries).
+- Precision: ``"fp16"`` (default) is a half-precision model on CUDA (open_clip's ``fp16``: weights
+  in fp16, LayerNorm computed in fp32, as the OpenAI CLIP package the papers used). On CPU it
+  falls back to ``"fp32"`` because fp16 matmuls on CPU are slow or unsupported; the effective
+  precision is what :meth:`ClipEncoder.cache_fields` reports. ``"amp"`` keeps fp32 weights and
+  runs under ``torch.autocast(float16)`` on CUDA (also plain fp32 on CPU); ``"fp32"`` is plain fp32.
+- Preprocessing: ``"paper"`` (default) is the released code's ``Resize(S, bilinear)`` +
+  ``CenterCrop(S)`` + CLIP mean/std with ``S`` the model's input size (224, or 336 for
+  ViT-L/14@336); ``"openclip"`` is open_clip's own inference transform for the weights (bicubic).
+  The choice (and the transform's exact description) is part of the cache key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any, NamedTuple, Sequence
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+
+__all__ = [
+    "BACKBONES",
+    "PRECISIONS",
+    "PREPROCESSINGS",
+    "ClipEncoder",
+    "ImageBatch",
+    "WeightsNotAvailableError",
+    "load_backbone",
+    "load_encoder",
+    "paper_transform",
+    "register_model_config",
+    "sha256_file",
+]
+
+#: params.yaml backbone name -> (open_clip model name, pretrained tag). OpenAI weights need
+#: QuickGELU, hence the ``-quickgelu`` configs (SPEC section 5).
+BACKBONES: dict[str, tuple[str, str]] = {
+    "ViT-B-16": ("ViT-B-16-quickgelu", "openai"),
+    "ViT-B-32": ("ViT-B-32-quickgelu", "openai"),
+    "ViT-L-14": ("ViT-L-14-quickgelu", "openai"),
+    "ViT-L-14-336": ("ViT-L-14-336-quickgelu", "openai"),
+    "RN50": ("RN50-quickgelu", "openai"),
+}
+
+PRECISIONS = ("fp16", "amp", "fp32")
+PREPROCESSINGS = ("paper", "openclip")
+
+# The CLIP training-set statistics (the values open_clip calls OPENAI_DATASET_MEAN/STD).
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+_HUB_WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+_PROBE_TIMEOUT_S = 3.0
+
+
+class WeightsNotAvailableError(FileNotFoundError):
+    """Pretrained weights are neither on this machine nor downloadable right now."""
+
+
+class ImageBatch(NamedTuple):
+    """A collated batch from :class:`ood_core.datasets.ImageFiles`.
+
+    ``images``: float ``[b, 3, H, W]`` (``b`` may be 0 when every image was skipped);
+    ``indices``: int64 ``[b]``, the positions of these images in the dataset;
+    ``n_items``: how many dataset items the batch covered, skipped ones included.
+    """
+
+    images: torch.Tensor
+    indices: torch.Tensor
+    n_items: int
+
+
+def _open_clip():
+    try:
+        import open_clip
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the real CLIP path needs open_clip; install it with `pip install open_clip_torch` "
+            "(or `pip install ood_core[clip]`)."
+        ) from err
+    return open_clip
+
+
+def sha256_file(path: str | os.PathLike, chunk_bytes: int = 1 << 22) -> str:
+    """Hex sha256 of a file's bytes, read in 4 MiB chunks (about 1 s per GB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def register_model_config(name: str, config: dict, directory: str | os.PathLike | None = None) -> str:
+    """Make an architecture ``config`` (open_clip's JSON schema) loadable as model ``name``.
+
+    ``config`` needs ``embed_dim``, ``vision_cfg`` and ``text_cfg``. The JSON is written to
+    ``directory`` (a fresh temporary folder by default) and registered with
+    ``open_clip.add_model_config``. Returns ``name``. Used for tiny random-weight test models.
+    """
+    missing = [k for k in ("embed_dim", "vision_cfg", "text_cfg") if k not in config]
+    if missing:
+        raise ValueError(f"model config {name!r} lacks {missing}; open_clip needs embed_dim, vision_cfg, text_cfg")
+    folder = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="ood_core_models_"))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(config))
+    _open_clip().add_model_config(folder)
+    return name
+
+
+def paper_transform(image_size: int):
+    """The released code's preprocessing: RGB, ``Resize(image_size)`` bilinear on the shorter side,
+    ``CenterCrop(image_size)``, ``ToTensor``, CLIP mean/std. PIL image -> float32 ``[3, S, S]``."""
+    from torchvision import transforms
+
+    return transforms.Compose(
+        [
+            transforms.Lambda(_to_rgb),
+            transforms.Resize(image_size, interpolation=transforms.InterpolationMode.BILINEAR),
+            transforms.CenterCrop(image_size),
+            transforms.ToTensor(),
+            transforms.Normalize(CLIP_MEAN, CLIP_STD),
+        ]
+    )
+
+
+def _to_rgb(image):
+    # Module-level (not a lambda) so the transform pickles into DataLoader workers.
+    return image.convert("RGB") if image.mode != "RGB" else image
+
+
+# --------------------------------------------------------------------------------------------
+# Weight resolution (no network unless the Hub answers a quick probe)
+# --------------------------------------------------------------------------------------------
+
+
+def _hub_cache_dir(cache_dir: str | None) -> str:
+    if cache_dir:
+        return str(cache_dir)
+    try:
+        from huggingface_hub import constants
+
+        return str(constants.HF_HUB_CACHE)
+    except ImportError:  # pragma: no cover
+        return os.path.expanduser("~/.cache/huggingface/hub")
+
+
+def _url_cache_dir(cache_dir: str | None) -> str:
+    # open_clip's download_pretrained_from_url stores plain-URL downloads here.
+    return str(cache_dir) if cache_dir else os.path.expanduser("~/.cache/clip")
+
+
+def _find_in_hub_cache(repo_id: str, filenames: Sequence[str], cache_dir: str | None) -> str | None:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover
+        return None
+    for filename in filenames:
+        found = try_to_load_from_cache(repo_id, filename, cache_dir=_hub_cache_dir(cache_dir))
+        if isinstance(found, str) and os.path.isfile(found):
+            return found
+    return None
+
+
+def _hub_reachable(host: str = "huggingface.co", port: int = 443, timeout: float = _PROBE_TIMEOUT_S) -> bool:
+    """One TCP connect to ``host`` (or to the configured HTTPS proxy): True if it answers."""
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    if proxy:
+        parsed = urlparse(proxy if "://" in proxy else f"http://{proxy}")
+        host, port = parsed.hostname or host, parsed.port or 8080
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _downloads_possible(allow_download: bool) -> tuple[bool, str]:
+    if not allow_download:
+        return False, "downloads are disabled (allow_download=False)"
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False, "HF_HUB_OFFLINE is set"
+    if not _hub_reachable():
+        return False, f"huggingface.co:443 did not answer within {_PROBE_TIMEOUT_S:.0f} s (offline?)"
+    return True, ""
+
+
+def _missing_weights_message(model: str, pretrained: str, reason: str, places: list[str], fetch: list[str]) -> str:
+    lines = [
+        f"weights for model={model!r} pretrained={pretrained!r} are not on this machine and cannot be "
+        f"downloaded: {reason}.",
+        "open_clip looks for them in:",
+        *[f"  - {p}" for p in places],
+        "To fetch them on a connected machine and copy them here:",
+        *[f"  - {f}" for f in fetch],
+        "then pass cache_dir=<that folder> (or set HF_HOME), or pass pretrained=<path to the weights file>.",
+    ]
+    return "\n".join(lines)
+
+
+def _resolve_tag(model: str, tag: str, cache_dir: str | None, allow_download: bool) -> tuple[str, dict]:
+    """Local weights file for an open_clip ``(model, tag)``, and the tag's config."""
+    from open_clip import pretrained as oc_pretrained
+
+    cfg = oc_pretrained.get_pretrained_cfg(model, tag)
+    if not cfg:
+        tags = oc_pretrained.list_pretrained_tags_by_model(model)
+        raise ValueError(
+            f"pretrained={tag!r} is neither an open_clip tag for model={model!r} nor an existing file. "
+            f"Valid tags for {model!r}: {tags or 'none (use pretrained=<weights file>)'}; "
+            "or pass a weights file path, 'hf-hub:org/repo', 'local-dir:/path', or None (random init, tests only)."
+        )
+    if cfg.get("file") and os.path.isfile(cfg["file"]):
+        return cfg["file"], cfg
+
+    repo_id, hub_file = os.path.split(cfg.get("hf_hub", "")) if cfg.get("hf_hub") else ("", "")
+    hub_files = (hub_file,) if hub_file else _HUB_WEIGHT_FILES
+    places, fetch = [], []
+    if repo_id:
+        found = _find_in_hub_cache(repo_id, hub_files, cache_dir)
+        if found:
+            return found, cfg
+        places.append(f"Hugging Face cache {_hub_cache_dir(cache_dir)} (repo {repo_id}, file {' or '.join(hub_files)})")
+        fetch.append(f"huggingface-cli download {repo_id} {hub_files[0]} --cache-dir <folder>")
+    url = cfg.get("url", "")
+    if url:
+        candidate = os.path.join(_url_cache_dir(cache_dir), os.path.basename(url))
+        if os.path.isfile(candidate):
+            return candidate, cfg
+        places.append(f"{candidate} (downloaded from {url})")
+        fetch.append(f"wget -P <folder> {url}")
+    fetch.append(
+        f"python -c \"import open_clip; open_clip.create_model('{model}', pretrained='{tag}', "
+        "cache_dir='<folder>')\""
+    )
+
+    ok, reason = _downloads_possible(allow_download)
+    if not ok:
+        raise WeightsNotAvailableError(_missing_weights_message(model, tag, reason, places, fetch))
+    return oc_pretrained.download_pretrained(cfg, cache_dir=cache_dir), cfg
+
+
+def _resolve_hub_repo(model: str, repo_id: str, cache_dir: str | None, allow_download: bool) -> str:
+    found = _find_in_hub_cache(repo_id, _HUB_WEIGHT_FILES, cache_dir)
+    if found:
+        return found
+    ok, reason = _downloads_possible(allow_download)
+    if not ok:
+        raise WeightsNotAvailableError(
+            _missing_weights_message(
+                model,
+                f"hf-hub:{repo_id}",
+                reason,
+                [f"Hugging Face cache {_hub_cache_dir(cache_dir)} (repo {repo_id}, file {' or '.join(_HUB_WEIGHT_FILES)})"],
+                [f"huggingface-cli download {repo_id} --cache-dir <folder>"],
+            )
+        )
+    from open_clip.pretrained import download_pretrained_from_hf
+
+    return download_pretrained_from_hf(repo_id, cache_dir=cache_dir)
+
+
+def _resolve_local_dir(folder: str) -> str:
+    path = Path(folder)
+    if not path.is_dir():
+        raise FileNotFoundError(f"pretrained='local-dir:{folder}': folder not found")
+    found = sorted(p for ext in ("*.safetensors", "*.bin", "*.pth", "*.pt") for p in path.glob(ext))
+    if len(found) != 1:
+        raise FileNotFoundError(
+            f"pretrained='local-dir:{folder}' must hold exactly one weights file (*.safetensors, *.bin, *.pth, *.pt); "
+            f"found {[p.name for p in found]}. Pass pretrained=<that file> instead to choose one."
+        )
+    return str(found[0])
+
+
+def _resolve_weights(model: str, pretrained: str | None, cache_dir, allow_download) -> tuple[str | None, str, dict]:
+    """-> (local file or None for random init, weights id for the cache key, tag config)."""
+    if pretrained is None:
+        return None, "", {}
+    pretrained = str(pretrained)
+    if pretrained.startswith("local-dir:"):
+        path = _resolve_local_dir(pretrained[len("local-dir:"):])
+        return path, f"sha256:{sha256_file(path)}", {}
+    if pretrained.startswith("hf-hub:"):
+        path = _resolve_hub_repo(model, pretrained[len("hf-hub:"):], cache_dir, allow_download)
+        return path, f"sha256:{sha256_file(path)}", {}
+    if os.path.isfile(pretrained):
+        return pretrained, f"sha256:{sha256_file(pretrained)}", {}
+    path, cfg = _resolve_tag(model, pretrained, cache_dir, allow_download)
+    # An open_clip tag names fixed published weights, so the tag identifies them (hashing a
+    # 1 GB file on every load would cost seconds for nothing).
+    return path, f"open_clip:{model}:{pretrained}", cfg
+
+
+# --------------------------------------------------------------------------------------------
+# Encoder
+# --------------------------------------------------------------------------------------------
+
+
+class ClipEncoder:
+    """A loaded open_clip model with its tokenizer and image transform (see :func:`load_encoder`).
+
+    Attributes: ``model`` (eval mode, on ``device``), ``tokenizer``, ``transform`` (PIL image ->
+    float32 ``[3, S, S]``), ``device`` (torch.device), ``precision`` (effective: "fp16", "amp",
+    "fp32"), ``embed_dim`` (``d``).
+    """
+
+    def __init__(self, model, tokenizer, transform, *, device, precision, fields: dict):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.transform = transform
+        self.device = torch.device(device)
+        self.precision = precision
+        self._fields = dict(fields)
+        self.embed_dim = int(fields["embed_dim"])
+
+    def cache_fields(self) -> dict:
+        """What determines this encoder's outputs, for the embedding-cache key (JSON-able):
+        ``model``, ``weights`` (tag id, ``sha256:<hex>`` of a file, or ``random-init:seed=<s>``),
+        ``quick_gelu``, ``preprocess`` (name), ``transform`` (its exact description),
+        ``precision`` (effective), ``embed_dim``."""
+        return dict(self._fields)
+
+    def _autocast(self):
+        # Only "amp" needs autocast; the "fp16" model already holds half weights (and keeps its
+        # LayerNorms in fp32 itself), so autocast would only add per-op dispatch overhead.
+        if self.device.type == "cuda" and self.precision == "amp":
+            return torch.autocast("cuda", dtype=torch.float16)
+        return torch.autocast(self.device.type, enabled=False)
+
+    @property
+    def _input_dtype(self) -> torch.dtype:
+        return torch.float16 if self.precision == "fp16" else torch.float32
+
+    def encode_image_tensor(self, images: torch.Tensor) -> torch.Tensor:
+        """Preprocessed images ``[b, 3, S, S]`` -> raw features float32 ``[b, d]`` on ``device``."""
+        images = images.to(self.device, dtype=self._input_dtype, non_blocking=True)
+        with torch.inference_mode(), self._autocast():
+            return self.model.encode_image(images, normalize=False).float()
+
+    def encode_text(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """Texts (already prompted, e.g. ``"the nice tench"``) -> raw features float32 ``[n, d]``.
+
+        Rows follow the order of ``texts``. Features are *not* L2-normalised.
+        """
+        if isinstance(texts, str):
+            raise TypeError("texts must be a sequence of strings, not one string; wrap it in a list")
+        texts = list(texts)
+        _check_batch_size(batch_size)
+        out = np.empty((len(texts), self.embed_dim), dtype=np.float32)
+        with torch.inference_mode(), self._autocast():
+            for start in range(0, len(texts), batch_size):
+                tokens = self.tokenizer(texts[start : start + batch_size]).to(self.device)
+                feats = self.model.encode_text(tokens, normalize=False)
+                out[start : start + len(tokens)] = feats.float().cpu().numpy()
+        return out
+
+    def encode_images(
+        self,
+        dataset_or_loader,
+        batch_size: int = 256,
+        num_workers: int = 4,
+        *,
+        return_indices: bool = False,
+        progress: bool = True,
+    ):
+        """Images -> raw features float32 ``[n, d]`` (not normalised), in dataset order.
+
+        ``dataset_or_loader``: a torch ``Dataset`` whose items are preprocessed tensors (or tuples
+        whose first element is one), e.g. ``BenchmarkDataset.torch_dataset(encoder.transform)``,
+        or a ``DataLoader`` over such a dataset (then ``batch_size``/``num_workers`` are ignored).
+        With an :class:`ood_core.datasets.ImageFiles` dataset, images it skipped (its
+        ``skip_unreadable=True``) are left out; ``return_indices=True`` then also returns the
+        int64 positions ``[n]`` of the rows in the dataset, so the caller can tell which.
+        """
+        from torch.utils.data import DataLoader
+        from tqdm.auto import tqdm
+
+        if isinstance(dataset_or_loader, DataLoader):
+            loader = dataset_or_loader
+        else:
+            _check_batch_size(batch_size)
+            loader = DataLoader(
+                dataset_or_loader,
+                batch_size=batch_size,
+                shuffle=False,
+                num_workers=num_workers,
+                pin_memory=self.device.type == "cuda",
+                collate_fn=getattr(dataset_or_loader, "collate_fn", None),
+                persistent_workers=False,
+            )
+        chunks, index_chunks, seen = [], [], 0
+        total = len(loader.dataset) if hasattr(loader.dataset, "__len__") else None
+        with tqdm(total=total, unit="img", desc="encode images", disable=not progress) as bar:
+            for batch in loader:
+                if isinstance(batch, ImageBatch):
+                    images, indices, n_items = batch.images, batch.indices.to(torch.int64), batch.n_items
+                else:
+                    images = batch[0] if isinstance(batch, (tuple, list)) else batch
+                    indices = torch.arange(seen, seen + len(images), dtype=torch.int64)
+                    n_items = len(images)
+                seen += n_items
+                bar.update(n_items)
+                if len(images) == 0:
+                    continue
+                chunks.append(self.encode_image_tensor(images).cpu().numpy())
+                index_chunks.append(indices.numpy())
+        feats = np.concatenate(chunks, axis=0) if chunks else np.empty((0, self.embed_dim), np.float32)
+        feats = np.ascontiguousarray(feats, dtype=np.float32)
+        if return_indices:
+            idx = np.concatenate(index_chunks) if index_chunks else np.empty((0,), np.int64)
+            return feats, idx
+        return feats
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+
+
+def _valid_model_names() -> list[str]:
+    return _open_clip().list_models()
+
+
+def _check_model_name(model: str) -> None:
+    if str(model).startswith(("hf-hub:", "local-dir:")):
+        raise ValueError(
+            f"model={model!r}: give the architecture name as model (e.g. 'ViT-B-16-quickgelu') and the "
+            "weights source as pretrained='hf-hub:org/repo' or 'local-dir:/path'"
+        )
+    valid = _valid_model_names()
+    if model not in valid:
+        close = difflib.get_close_matches(model, valid, n=5)
+        hint = f" Did you mean {close}?" if close else ""
+        raise ValueError(
+            f"model={model!r} is not an open_clip architecture.{hint} Paper backbones (params.yaml names): "
+            f"{ {k: v[0] for k, v in BACKBONES.items()} }. All valid names: {valid}"
+        )
+
+
+def load_encoder(
+    model: str = "ViT-B-16-quickgelu",
+    pretrained: str | None = "openai",
+    device: str | torch.device | None = None,
+    precision: str = "fp16",
+    cache_dir: str | os.PathLike | None = None,
+    *,
+    preprocess: str = "paper",
+    allow_download: bool = True,
+    random_init_seed: int = 0,
+) -> ClipEncoder:
+    """Load an open_clip model for zero-shot OOD scoring.
+
+    model: open_clip architecture name (``open_clip.list_models()``), e.g. ``"ViT-B-16-quickgelu"``.
+    pretrained: weights (see module docstring); ``None`` = random init seeded by ``random_init_seed``.
+    device: ``None`` picks ``"cuda"`` when available, else ``"cpu"``.
+    precision: ``"fp16"`` (half-precision model on CUDA, fp32 on CPU), ``"amp"`` or ``"fp32"``.
+    cache_dir: where open_clip downloads/looks for weights (default: the HF cache and ~/.cache/clip).
+    preprocess: ``"paper"`` or ``"openclip"``.
+    allow_download: ``False`` never touches the network (missing weights raise at once).
+
+    Raises ValueError (unknown model, tag, precision or preprocessing; the message lists valid
+    values) and WeightsNotAvailableError (weights missing and not downloadable).
+    """
+    oc = _open_clip()
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} is unknown; valid: {PRECISIONS}")
+    if preprocess not in PREPROCESSINGS:
+        raise ValueError(f"preprocess={preprocess!r} is unknown; valid: {PREPROCESSINGS}")
+    _check_model_name(model)
+    device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    # fp16 weights on CPU hit slow or missing kernels, and autocast is only applied on CUDA, so
+    # off CUDA both "fp16" and "amp" run (and are keyed) as fp32.
+    effective = precision if device.type == "cuda" else "fp32"
+
+    cache_dir = str(cache_dir) if cache_dir is not None else None
+    weights_file, weights_id, tag_cfg = _resolve_weights(model, pretrained, cache_dir, allow_download)
+    model_cfg = oc.get_model_config(model) or {}
+    quick_gelu = bool(model_cfg.get("quick_gelu", False) or tag_cfg.get("quick_gelu", False))
+
+    if weights_file is None:
+        weights_id = f"random-init:seed={random_init_seed}"
+        torch.manual_seed(random_init_seed)
+    net = oc.create_model(
+        model,
+        pretrained=weights_file,
+        precision="fp16" if effective == "fp16" else "fp32",
+        device=device,
+        force_quick_gelu=quick_gelu,  # the OpenAI weights were trained with QuickGELU
+        cache_dir=cache_dir,
+    )
+    net.eval()
+    tokenizer = oc.get_tokenizer(model)
+
+    image_size = net.visual.image_size
+    image_size = int(image_size[0] if isinstance(image_size, (tuple, list)) else image_size)
+    if preprocess == "paper":
+        transform = paper_transform(image_size)
+    else:
+        from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preprocess_dict
+
+        pp = merge_preprocess_dict(dict(net.visual.preprocess_cfg), tag_cfg)
+        pp = {k: v for k, v in pp.items() if k in PreprocessCfg.__dataclass_fields__}
+        transform = image_transform_v2(PreprocessCfg(**pp), is_train=False)
+
+    fields = {
+        "model": model,
+        "weights": weights_id,
+        "quick_gelu": quick_gelu,
+        "preprocess": preprocess,
+        "transform": " ".join(repr(transform).split()),
+        "precision": effective,
+        "embed_dim": int(model_cfg["embed_dim"]),
+    }
+    return ClipEncoder(net, tokenizer, transform, device=device, precision=effective, fields=fields)
+
+
+def load_backbone(name: str, **kwargs: Any) -> ClipEncoder:
+    """``load_encoder`` for a params.yaml backbone name (``BACKBONES`` keys), OpenAI weights."""
+    if name not in BACKBONES:
+        raise ValueError(f"backbone={name!r} is unknown; valid: {sorted(BACKBONES)}")
+    model, tag = BACKBONES[name]
+    return load_encoder(model, tag, **kwargs)
+

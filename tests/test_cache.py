@@ -1,0 +1,235 @@
+"""ood_core.cache: keys, atomic feature files, cache hits/misses/invalidation."""
+
+import hashlib
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ood_core import cache as cache_mod
+from ood_core.cache import (
+    EmbeddingCache,
+    cached_image_features,
+    cached_text_features,
+    fingerprint_files,
+    read_features,
+    write_features,
+)
+
+
+class CountingTextEncoder:
+    """Stands in for ClipEncoder: deterministic features from the text bytes, counts calls."""
+
+    def __init__(self, precision="fp16"):
+        self.calls = 0
+        self.precision = precision
+
+    def cache_fields(self):
+        return {"model": "fake", "weights": "none", "preprocess": "paper", "precision": self.precision}
+
+    def encode_text(self, texts, batch_size=256):
+        self.calls += 1
+        return np.array([[len(t), t.count("a"), 1.5] for t in texts], dtype=np.float32)
+
+
+def test_key_is_sha256_of_canonical_json():
+    fields = {"model": "ViT-B-16-quickgelu", "weights": "open_clip:x:openai", "n": 3}
+    expected = hashlib.sha256(b'{"model":"ViT-B-16-quickgelu","n":3,"weights":"open_clip:x:openai"}').hexdigest()
+    assert EmbeddingCache.key(fields) == expected
+    assert EmbeddingCache.key(dict(reversed(list(fields.items())))) == expected  # key order irrelevant
+    assert EmbeddingCache.key({**fields, "n": 4}) != expected
+    with pytest.raises(TypeError, match="JSON-serialisable"):
+        EmbeddingCache.key({"path": object()})
+
+
+def test_write_read_roundtrip_with_sidecar(tmp_path):
+    data = np.arange(12, dtype=np.float64).reshape(3, 4) / 7
+    path = write_features(tmp_path / "sub" / "feats.npy", data, {"model": "m", "n_texts": 3})
+    assert path == tmp_path / "sub" / "feats.npy"
+    features, sidecar = read_features(path)
+    assert features.dtype == np.float32 and features.shape == (3, 4)
+    np.testing.assert_array_equal(features, data.astype(np.float32))
+    assert np.load(path).dtype == np.float32  # a plain .npy, readable without this library
+    on_disk = json.loads((tmp_path / "sub" / "feats.json").read_text())
+    assert on_disk == sidecar
+    assert sidecar["meta"] == {"model": "m", "n_texts": 3} and sidecar["shape"] == [3, 4]
+    assert sidecar["versions"]["numpy"] == np.__version__ and "created" in sidecar
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["feats.json", "feats.npy"]
+
+
+def test_write_features_rejects_bad_input(tmp_path):
+    with pytest.raises(ValueError, match=r"must end in \.npy"):
+        write_features(tmp_path / "feats.bin", np.zeros((2, 2)))
+    with pytest.raises(TypeError, match="numeric"):
+        write_features(tmp_path / "feats.npy", np.array([["a"]]))
+    with pytest.raises(TypeError, match="JSON-serialisable"):
+        write_features(tmp_path / "feats.npy", np.zeros((2, 2)), {"x": {1, 2}})
+    with pytest.raises(FileNotFoundError, match="write_features"):
+        read_features(tmp_path / "absent.npy")
+
+
+def test_interrupted_array_write_leaves_old_pair_intact_and_no_temp_files(tmp_path, monkeypatch):
+    path = tmp_path / "feats.npy"
+    write_features(path, np.ones((2, 3)), {"version": "old"})
+    real_save = np.save
+
+    def save_then_die(file, array, **kwargs):
+        real_save(file, array[:1], **kwargs)  # part of the data reaches the temp file ...
+        raise KeyboardInterrupt  # ... then the run is killed
+
+    monkeypatch.setattr(cache_mod.np, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        write_features(path, np.zeros((5, 3)), {"version": "new"})
+    monkeypatch.undo()
+    features, sidecar = read_features(path)
+    assert features.shape == (2, 3) and sidecar["meta"]["version"] == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["feats.json", "feats.npy"]
+
+
+def test_interruption_between_renames_is_detected_and_recomputed(tmp_path, monkeypatch):
+    store = EmbeddingCache(tmp_path)
+    fields = {"model": "m"}
+    key = store.key(fields)
+    store.save(key, np.ones((2, 3)), {"fields": fields})
+    real_replace = os.replace
+
+    def replace_array_only(src, dst):
+        if str(dst).endswith(".json"):
+            raise KeyboardInterrupt  # killed after the new array landed, before its sidecar
+        real_replace(src, dst)
+
+    monkeypatch.setattr(cache_mod.os, "replace", replace_array_only)
+    with pytest.raises(KeyboardInterrupt):
+        store.save(key, np.full((2, 3), 9.0), {"fields": fields})
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="sha256 differs.*delete both"):
+        read_features(store.path(key))
+    assert store.load(key) is None  # never read as valid
+    recomputed = store.get_or_compute(fields, lambda: np.full((2, 3), 9.0))
+    assert store.load(key).tolist() == recomputed.tolist() == [[9.0] * 3] * 2
+
+
+def test_truncated_array_file_is_a_miss(tmp_path):
+    store = EmbeddingCache(tmp_path)
+    key = store.key({"a": 1})
+    store.save(key, np.ones((100, 8)))
+    data = store.path(key).read_bytes()
+    store.path(key).write_bytes(data[: len(data) // 2])
+    assert store.load(key) is None and store.meta(key) is None
+
+
+def test_get_or_compute_hits_and_misses(tmp_path):
+    store = EmbeddingCache(tmp_path)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return np.eye(3, dtype=np.float64)
+
+    first = store.get_or_compute({"model": "a"}, compute)
+    second = store.get_or_compute({"model": "a"}, compute)
+    assert len(calls) == 1 and first.dtype == second.dtype == np.float32
+    np.testing.assert_array_equal(first, second)
+    store.get_or_compute({"model": "b"}, compute)
+    assert len(calls) == 2
+    assert EmbeddingCache(tmp_path).meta(store.key({"model": "a"}))["meta"]["fields"] == {"model": "a"}
+
+
+def test_cached_text_features_key_covers_texts_order_and_encoder(tmp_path):
+    store = EmbeddingCache(tmp_path)
+    enc = CountingTextEncoder()
+    nouns = ["tench", "goldfish", "banana"]
+    prompts = [f"the nice {n}" for n in nouns]
+    first = cached_text_features(enc, prompts, store)
+    np.testing.assert_array_equal(first[:, 0], [len(p) for p in prompts])
+    cached_text_features(enc, prompts, store)
+    assert enc.calls == 1
+    cached_text_features(enc, [f"a photo of {n}" for n in nouns], store)  # another template
+    assert enc.calls == 2
+    cached_text_features(enc, prompts[::-1], store)  # rows follow order, so order is in the key
+    assert enc.calls == 3
+    cached_text_features(CountingTextEncoder(precision="fp32"), prompts, store)
+    assert enc.calls == 3 and len(list(tmp_path.glob("*.npy"))) == 4
+
+
+def test_fingerprint_files_covers_paths_and_sizes_not_root_or_order(tmp_path):
+    a, b = tmp_path / "r1" / "x" / "a.jpg", tmp_path / "r1" / "b.jpg"
+    a.parent.mkdir(parents=True)
+    a.write_bytes(b"12345")
+    b.write_bytes(b"67")
+    expected = hashlib.sha256(b"b.jpg\t2\nx/a.jpg\t5\n").hexdigest()
+    assert fingerprint_files([a, b], tmp_path / "r1") == expected
+    assert fingerprint_files([b, a], tmp_path / "r1") == expected
+    moved = tmp_path / "r2"
+    (tmp_path / "r1").rename(moved)
+    assert fingerprint_files([moved / "x" / "a.jpg", moved / "b.jpg"], moved) == expected
+    (moved / "b.jpg").write_bytes(b"678")
+    assert fingerprint_files([moved / "x" / "a.jpg", moved / "b.jpg"], moved) != expected
+    with pytest.raises(ValueError, match="not under"):
+        fingerprint_files([tmp_path / "elsewhere.jpg"], moved)
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory):
+    pytest.importorskip("open_clip")
+    from ood_core import encoders
+
+    config = {
+        "embed_dim": 8,
+        "vision_cfg": {"image_size": 16, "layers": 1, "width": 16, "patch_size": 8, "head_width": 16},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 1, "layers": 1},
+    }
+    encoders.register_model_config("ood-test-tiny-cache", config, tmp_path_factory.mktemp("cfg"))
+    return encoders.load_encoder("ood-test-tiny-cache", pretrained=None, device="cpu")
+
+
+def _sun_layout(root, n=4):
+    from ood_core.datasets import get_dataset
+
+    folder = root / "SUN" / "images"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(folder / f"sun_{i}.jpg")
+    return get_dataset("sun", root), folder
+
+
+def test_cached_image_features_hit_miss_and_invalidation(tiny_encoder, tmp_path, monkeypatch):
+    dataset, folder = _sun_layout(tmp_path / "data")
+    store = EmbeddingCache(tmp_path / "cache")
+    first = cached_image_features(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
+    assert first.shape == (4, 8) and first.dtype == np.float32
+    direct = tiny_encoder.encode_images(dataset.torch_dataset(tiny_encoder.transform), num_workers=0, progress=False)
+    np.testing.assert_allclose(first, direct, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(cached_text_features(tiny_encoder, ["x"], store),
+                                  tiny_encoder.encode_text(["x"]))
+
+    calls = []
+    real = tiny_encoder.encode_images
+    monkeypatch.setattr(tiny_encoder, "encode_images", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = cached_image_features(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
+    assert calls == [] and np.array_equal(again, first)  # a hit does no encoding
+
+    Image.new("RGB", (30, 30), (5, 5, 5)).save(folder / "sun_1.jpg")  # a replaced file (other size)
+    changed = cached_image_features(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
+    assert calls == [1] and not np.allclose(changed[1], first[1])
+    np.testing.assert_array_equal(changed[[0, 2, 3]], first[[0, 2, 3]])
+
+
+def test_cached_image_features_skip_unreadable_records_paths(tiny_encoder, tmp_path):
+    from ood_core.datasets import UnreadableImageError
+
+    dataset, folder = _sun_layout(tmp_path / "data")
+    (folder / "sun_2.jpg").write_bytes(b"corrupt")
+    store = EmbeddingCache(tmp_path / "cache")
+    with pytest.raises(UnreadableImageError, match="sun_2.jpg"):
+        cached_image_features(tiny_encoder, dataset, store, num_workers=0)
+    assert list((tmp_path / "cache").glob("*.npy")) == []  # nothing cached on failure
+    feats = cached_image_features(tiny_encoder, dataset, store, num_workers=0, skip_unreadable=True)
+    assert feats.shape == (3, 8)
+    (sidecar,) = (tmp_path / "cache").glob("*.json")
+    meta = json.loads(sidecar.read_text())["meta"]
+    assert meta["skipped"] == ["sun_2.jpg"] and meta["n_skipped"] == 1
+    assert meta["fields"]["skip_unreadable"] is True and meta["fields"]["n_files"] == 4
