@@ -1,0 +1,509 @@
+"""The offline default benchmark: a simulated vision-language embedding space on the real WordNet 3.0
+hierarchy, with ground-truth false negatives.
+
+Numbers computed in this world are SIMULATED; they are not a reproduction of any paper. The model,
+its parameters and its calibration are documented in ``docs/simulation.md``.
+
+The world in one paragraph. Every noun synset ``s`` has a unit concept vector
+``v(s) = normalise(rho * mean(v(parents)) + sqrt(1 - rho^2) * r_s)`` (parents = ``@`` and ``@i``
+hypernyms; roots use ``r_s``); every adjective head has ``v = r_s`` and every satellite mixes its
+head(s) the same way. ``r_s`` is a unit Gaussian vector drawn from a generator seeded by
+``(seed, pos, offset)``, so a synset's vector never depends on iteration order. A prompt's text
+feature is ``norm * normalise(v + text_offset * g_text + text_noise * eps / sqrt(dim))`` with ``eps``
+and the raw ``norm`` seeded by the prompt string (SHA-256), and an image of concept ``v`` is
+``image_norm * normalise(v + image_offset * g_image + image_noise * eps / sqrt(dim))``. The modality
+directions ``g_text``, ``g_image`` share a common unit direction with weight ``modality_shared``.
+
+ID classes are ImageNet-1k (wnids = data.noun offsets, names from open_clip). OOD sets (all disjoint
+from the ID closure = ID synsets, their ancestors and their descendants; picked with a seeded
+generator from offset-sorted pools):
+
+- ``sim-inaturalist``: ``n_inaturalist`` leaf ``noun.plant`` synsets (no hyponyms) under
+  ``plant, flora`` (00017222): plant species, not plant parts or genera.
+- ``sim-sun``: ``n_sun`` non-instance synsets under ``geological_formation`` (09287968) or
+  ``geographical_area`` (08574314): natural landforms and regions.
+- ``sim-places``: ``n_places`` non-instance synsets under ``structure`` (04341686): man-made
+  buildings, rooms and constructions; disjoint from the sim-sun pool.
+- ``sim-textures``: the DTD category words that ``index.adj`` lists as adjectives (36 of 47), each
+  with its most frequent adjective sense.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from ood_core import corpus as _corpus
+from ood_core import wordnet as _wn
+
+__all__ = ["OOD_SETS", "DTD_CATEGORIES", "SimulationConfig", "SimulatedWorld", "build_world"]
+
+OOD_SETS = ("sim-inaturalist", "sim-sun", "sim-places", "sim-textures")
+ID_SPLIT = "id"
+
+# The 47 categories of the Describable Textures Dataset (Cimpoi et al., 2014).
+DTD_CATEGORIES = (
+    "banded", "blotchy", "braided", "bubbly", "bumpy", "chequered", "cobwebbed", "cracked",
+    "crosshatched", "crystalline", "dotted", "fibrous", "flecked", "freckled", "frilly", "gauzy",
+    "grid", "grooved", "honeycombed", "interlaced", "knitted", "lacelike", "lined", "marbled",
+    "matted", "meshed", "paisley", "perforated", "pitted", "pleated", "polka-dotted", "porous",
+    "potholed", "scaly", "smeared", "spiralled", "sprinkled", "stained", "stratified", "striped",
+    "studded", "swirly", "veined", "waffled", "woven", "wrinkled", "zigzagged",
+)
+
+# sim-inaturalist draws leaf organisms under plant/flora (00017222): not plant parts ("epicarp")
+# nor genera ("genus ceratozamia"), which noun.plant also holds.
+_INATURALIST_ROOTS = (17222,)
+# Roots of the scene pools (data.noun offsets), see the module docstring.
+_SUN_ROOTS = (9287968, 8574314)  # geological_formation, geographical_area
+_PLACES_ROOTS = (4341686,)  # structure, construction
+
+# Stream tags for the seeded generators: each kind of random draw has its own stream.
+_TAG_NOUN, _TAG_ADJ, _TAG_IMAGE, _TAG_TEXT, _TAG_MODALITY, _TAG_PICK = 1, 2, 3, 4, 5, 6
+_POS_CODE = {"n": 0, "a": 1}
+# Text norms are drawn as mean + std * clip(z, -4, 4); validation keeps them above this floor so
+# the reference density metric's log(||t_i|| + ||t_j|| - 2 cos) is always defined.
+_MIN_TEXT_NORM = 2.0
+_NORM_Z_CLIP = 4.0
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Parameters of the simulated world; ``docs/simulation.md`` explains each and its calibration.
+
+    dim : embedding dimension (CLIP ViT-B/16: 512).
+    rho : weight of the parents' mean in a synset's concept vector (hierarchy strength), in [0, 1).
+    modality_shared : weight of the direction shared by the text and image offsets, in [0, 1].
+    text_offset, image_offset : lengths of the modality offsets added to the unit concept (>= 0).
+    text_noise, image_noise : lengths (in expectation) of the per-prompt / per-image noise (>= 0).
+    text_norm_mean, text_norm_std : raw text-feature norm ~ mean + std * clip(N(0,1), -4, 4);
+        mean - 4 std must exceed 2.
+    image_norm_mean, image_norm_std : the same for image features (no score depends on it).
+    csp_suffix_weight : weight of the suffix noun in a CSP phrase's concept, in [0, 1].
+    images_per_id_class, images_per_ood_class : images per ID class / per OOD synset (>= 1).
+    n_inaturalist, n_sun, n_places : OOD classes per set (>= 1; at most the pool size).
+    seed : seeds every random draw (>= 0).
+    """
+
+    dim: int = 512
+    rho: float = 0.9
+    modality_shared: float = 0.75
+    text_offset: float = 1.2
+    image_offset: float = 1.6
+    text_noise: float = 0.5
+    image_noise: float = 3.5
+    text_norm_mean: float = 9.0
+    text_norm_std: float = 1.0
+    image_norm_mean: float = 10.0
+    image_norm_std: float = 0.5
+    csp_suffix_weight: float = 0.5
+    images_per_id_class: int = 5
+    images_per_ood_class: int = 20
+    n_inaturalist: int = 110
+    n_sun: int = 50
+    n_places: int = 50
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        def check(name: str, ok: bool, rule: str) -> None:
+            if not ok:
+                raise ValueError(f"SimulationConfig.{name}={getattr(self, name)!r} is invalid: {rule}")
+
+        for name in ("dim", "images_per_id_class", "images_per_ood_class", "n_inaturalist", "n_sun",
+                     "n_places", "seed"):
+            value = getattr(self, name)
+            check(name, isinstance(value, (int, np.integer)) and not isinstance(value, bool),
+                  "must be an integer")
+        for name in ("rho", "modality_shared", "text_offset", "image_offset", "text_noise", "image_noise",
+                     "text_norm_mean", "text_norm_std", "image_norm_mean", "image_norm_std",
+                     "csp_suffix_weight"):
+            value = getattr(self, name)
+            check(name, isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+                  and np.isfinite(value), "must be a finite number")
+        check("dim", self.dim >= 2, "must be >= 2")
+        check("rho", 0.0 <= self.rho < 1.0, "must be in [0, 1)")
+        check("modality_shared", 0.0 <= self.modality_shared <= 1.0, "must be in [0, 1]")
+        check("csp_suffix_weight", 0.0 <= self.csp_suffix_weight <= 1.0, "must be in [0, 1]")
+        for name in ("text_offset", "image_offset", "text_noise", "image_noise", "text_norm_std",
+                     "image_norm_std"):
+            check(name, getattr(self, name) >= 0.0, "must be >= 0")
+        check("text_norm_mean", self.text_norm_mean - _NORM_Z_CLIP * self.text_norm_std > _MIN_TEXT_NORM,
+              f"text_norm_mean - {_NORM_Z_CLIP:g} * text_norm_std must exceed {_MIN_TEXT_NORM:g} "
+              f"(got text_norm_std={self.text_norm_std!r})")
+        check("image_norm_mean", self.image_norm_mean - _NORM_Z_CLIP * self.image_norm_std > 0.0,
+              f"image_norm_mean - {_NORM_Z_CLIP:g} * image_norm_std must be > 0")
+        for name in ("images_per_id_class", "images_per_ood_class", "n_inaturalist", "n_sun", "n_places"):
+            check(name, getattr(self, name) >= 1, "must be >= 1")
+        check("seed", self.seed >= 0, "must be >= 0")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> "SimulationConfig":
+        """Config from a mapping (e.g. ``params.yaml``'s ``simulation:``); missing keys keep their defaults."""
+        d = dict(d or {})
+        valid = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(valid))
+        if unknown:
+            raise ValueError(f"SimulationConfig: unknown key(s) {unknown}; valid keys: {valid}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --- seeded random draws ----------------------------------------------------------------------------
+
+def _rng(*key: int) -> np.random.Generator:
+    # SeedSequence over an integer tuple: the same key gives the same stream on every platform.
+    return np.random.default_rng([int(k) for k in key])
+
+
+def _string_key(text: str) -> list[int]:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
+
+
+def _normalise_rows(x: np.ndarray) -> np.ndarray:
+    # Explicit sum of squares (not np.linalg.norm / BLAS) to keep results identical across machines.
+    return x / np.sqrt(np.sum(x * x, axis=-1, keepdims=True))
+
+
+def _unit_noise(tag: int, seed: int, offsets: np.ndarray, dim: int) -> np.ndarray:
+    out = np.empty((len(offsets), dim), dtype=np.float64)
+    for row, offset in enumerate(offsets):
+        out[row] = _rng(seed, tag, int(offset)).standard_normal(dim)
+    return _normalise_rows(out)
+
+
+# --- concept vectors --------------------------------------------------------------------------------
+
+def _mix_down(index: dict[int, int], parents: list[tuple[int, ...]], noise: np.ndarray, rho: float,
+              order: list[int]) -> np.ndarray:
+    """v_i = normalise(rho * mean(v_parents) + sqrt(1 - rho^2) * noise_i), parents before children.
+
+    ``order`` lists row indices grouped by level (a row's parents all sit in earlier levels); each
+    level is one vectorised step.
+    """
+    n, dim = noise.shape
+    level = np.zeros(n, dtype=np.int64)
+    for i in order:
+        if parents[i]:
+            level[i] = 1 + max(level[index[p]] for p in parents[i])
+    vectors = np.empty_like(noise)
+    own = np.sqrt(1.0 - rho * rho)
+    for lv in range(int(level.max()) + 1 if n else 0):
+        rows = np.flatnonzero(level == lv)
+        if lv == 0:
+            vectors[rows] = noise[rows]
+            continue
+        counts = np.array([len(parents[i]) for i in rows])
+        parent_sum = np.zeros((len(rows), dim))
+        for k in range(int(counts.max())):
+            has = counts > k
+            parent_sum[has] += vectors[[index[parents[i][k]] for i in rows[has]]]
+        vectors[rows] = _normalise_rows(rho * parent_sum / counts[:, None] + own * noise[rows])
+    return vectors
+
+
+def _topological_order(index: dict[int, int], parents: list[tuple[int, ...]]) -> list[int]:
+    n = len(parents)
+    pending = np.array([len(p) for p in parents])
+    children: list[list[int]] = [[] for _ in range(n)]
+    for i, ps in enumerate(parents):
+        for p in ps:
+            children[index[p]].append(i)
+    queue = [i for i in range(n) if pending[i] == 0]
+    order = []
+    while queue:
+        i = queue.pop()
+        order.append(i)
+        for c in children[i]:
+            pending[c] -= 1
+            if pending[c] == 0:
+                queue.append(c)
+    if len(order) != n:
+        raise RuntimeError("the hypernym graph has a cycle; is this WordNet 3.0?")
+    return order
+
+
+@functools.lru_cache(maxsize=2)
+def _concepts(wordnet_dir: str, dim: int, rho: float, seed: int):
+    """(noun_index, noun_vectors, adj_index, adj_vectors): offset -> row, [n, dim] float32 unit rows."""
+    nouns = _wn.read_synsets("n", wordnet_dir)
+    adjs = _wn.read_synsets("a", wordnet_dir)
+    out = []
+    for synsets, tag, get_parents in (
+        (nouns, _TAG_NOUN, lambda s: s.hypernyms),
+        # a satellite's parents are its head adjective(s); heads (pos "a") are roots
+        (adjs, _TAG_ADJ, lambda s: s.similar_to if s.pos == "s" else ()),
+    ):
+        offsets = np.fromiter(synsets.keys(), dtype=np.int64, count=len(synsets))
+        index = {int(o): i for i, o in enumerate(offsets)}
+        parents = [tuple(get_parents(s)) for s in synsets.values()]
+        noise = _unit_noise(tag, seed, offsets, dim)
+        vectors = _mix_down(index, parents, noise, rho, _topological_order(index, parents))
+        out += [index, vectors.astype(np.float32)]
+    return tuple(out)
+
+
+# --- the world --------------------------------------------------------------------------------------
+
+class SimulatedWorld:
+    """A simulated CLIP-like world (see the module docstring). Build it with ``build_world``.
+
+    Attributes: ``config``, ``id_wnids`` / ``id_classnames`` (1000, class-index order),
+    ``ood_synsets`` (set name -> list of ``(pos_file, offset, word)``, ``pos_file`` ``"n"`` or ``"a"``).
+    Every feature method returns RAW (un-normalised) float32 features, rows in a documented order.
+    """
+
+    OOD_SETS = OOD_SETS
+
+    def __init__(self, config: SimulationConfig, wordnet_dir: str):
+        from ood_core.imagenet import imagenet_classnames, imagenet_wnids, wnid_to_offset
+
+        self.config = config
+        self.wordnet_dir = wordnet_dir
+        self.id_wnids = list(imagenet_wnids())
+        self.id_classnames = list(imagenet_classnames())
+        self.id_offsets = np.array([wnid_to_offset(w) for w in self.id_wnids], dtype=np.int64)
+        (self._noun_index, self._noun_vec, self._adj_index, self._adj_vec) = _concepts(
+            wordnet_dir, config.dim, float(config.rho), config.seed)
+        self._nouns = _wn.read_synsets("n", wordnet_dir)
+        self._adjs = _wn.read_synsets("a", wordnet_dir)
+        missing = [w for w, o in zip(self.id_wnids, self.id_offsets) if int(o) not in self._nouns]
+        if missing:
+            raise ValueError(f"ImageNet wnids {missing[:5]} are not WordNet 3.0 noun synsets in {wordnet_dir}")
+
+        rng = _rng(config.seed, _TAG_MODALITY)
+        shared, g_text, g_image = _normalise_rows(rng.standard_normal((3, config.dim)))
+        a = config.modality_shared
+        b = np.sqrt(1.0 - a * a)
+        self._g_text = a * shared + b * g_text
+        self._g_image = a * shared + b * g_image
+
+        ids = {int(o) for o in self.id_offsets}
+        self._id_descendants = ids | _wn.hyponym_closure(self._nouns, ids)
+        self._id_closure = self._id_descendants | _wn.hypernym_closure(self._nouns, ids)
+        self.ood_synsets = self._pick_ood_sets()
+
+    # --- OOD sets ---------------------------------------------------------------------------------
+    def _pick(self, name: str, pool: list[int], n: int) -> list[int]:
+        pool = sorted(pool)
+        if n > len(pool):
+            raise ValueError(f"{name}: asked for {n} synsets but its pool holds only {len(pool)}")
+        rng = _rng(self.config.seed, _TAG_PICK, OOD_SETS.index(name))
+        return sorted(int(o) for o in rng.choice(np.array(pool, dtype=np.int64), size=n, replace=False))
+
+    def _scene_pool(self, roots: tuple[int, ...]) -> set[int]:
+        below = _wn.hyponym_closure(self._nouns, roots)
+        return {o for o in below if not self._nouns[o].is_instance and o not in self._id_closure}
+
+    def _pick_ood_sets(self) -> dict[str, list[tuple[str, int, str]]]:
+        cfg = self.config
+        nouns = self._nouns
+        under_plant = _wn.hyponym_closure(nouns, _INATURALIST_ROOTS)
+        plants = [o for o in under_plant if nouns[o].lexname == "noun.plant" and not nouns[o].hyponyms
+                  and o not in self._id_closure]
+        sun_pool = self._scene_pool(_SUN_ROOTS)
+        places_pool = self._scene_pool(_PLACES_ROOTS) - sun_pool
+        picked = {
+            "sim-inaturalist": self._pick("sim-inaturalist", plants, cfg.n_inaturalist),
+            "sim-sun": self._pick("sim-sun", list(sun_pool), cfg.n_sun),
+            "sim-places": self._pick("sim-places", list(places_pool), cfg.n_places),
+        }
+        sets = {name: [("n", o, _wn.clean_lemma(nouns[o].lemmas[0])) for o in offs]
+                for name, offs in picked.items()}
+        adj_index = _wn.read_index("a", self.wordnet_dir)
+        sets["sim-textures"] = [("a", adj_index[w][0], w) for w in DTD_CATEGORIES if w in adj_index]
+        return sets
+
+    # --- text -------------------------------------------------------------------------------------
+    def _concept(self, pos_file: str, offsets) -> np.ndarray:
+        index, vectors = ((self._noun_index, self._noun_vec) if pos_file == "n"
+                          else (self._adj_index, self._adj_vec))
+        return vectors[[index[int(o)] for o in offsets]].astype(np.float64)
+
+    def _text(self, concepts: np.ndarray, texts: list[str]) -> np.ndarray:
+        """Raw text features [n, dim] float64 of prompt strings with the given unit concepts."""
+        cfg = self.config
+        noise = np.empty((len(texts), cfg.dim))
+        z = np.empty(len(texts))
+        for row, text in enumerate(texts):
+            rng = _rng(cfg.seed, _TAG_TEXT, *_string_key(text))
+            noise[row] = rng.standard_normal(cfg.dim)
+            z[row] = rng.standard_normal()
+        direction = _normalise_rows(concepts + cfg.text_offset * self._g_text
+                                    + cfg.text_noise * noise / np.sqrt(cfg.dim))
+        norms = cfg.text_norm_mean + cfg.text_norm_std * np.clip(z, -_NORM_Z_CLIP, _NORM_Z_CLIP)
+        return direction * norms[:, None]
+
+    def id_text_features(self, template: str = _corpus.NOUN_TEMPLATE) -> np.ndarray:
+        """[1000, dim] float32 raw features of ``template.format(classname)``, class-index order."""
+        texts = _corpus.prompts(self.id_classnames, template)
+        return self._text(self._concept("n", self.id_offsets), texts).astype(np.float32)
+
+    def _check_corpus(self, corpus: _corpus.Corpus) -> None:
+        for adj, offset, word in zip(corpus.is_adj, corpus.offsets, corpus.words):
+            synsets = self._adjs if adj else self._nouns
+            if int(offset) not in synsets:
+                raise ValueError(f"corpus word {word!r}: offset {int(offset)} is not a synset of "
+                                 f"data.{'adj' if adj else 'noun'} in {self.wordnet_dir}")
+
+    def _corpus_concepts(self, corpus: _corpus.Corpus) -> np.ndarray:
+        self._check_corpus(corpus)
+        concepts = np.empty((len(corpus), self.config.dim))
+        adj = corpus.is_adj
+        concepts[~adj] = self._concept("n", corpus.offsets[~adj])
+        concepts[adj] = self._concept("a", corpus.offsets[adj])
+        return concepts
+
+    def candidate_text_features(self, corpus: _corpus.Corpus, noun_template: str = _corpus.NOUN_TEMPLATE,
+                                adj_template: str = _corpus.ADJ_TEMPLATE) -> np.ndarray:
+        """[len(corpus), dim] float32 raw features, corpus order; nouns with ``noun_template``,
+        adjectives with ``adj_template``. A word's concept is that of the synset that produced it."""
+        noun_texts = _corpus.prompts(corpus.words, noun_template)
+        adj_texts = _corpus.prompts(corpus.words, adj_template)
+        texts = [a if is_adj else n for n, a, is_adj in zip(noun_texts, adj_texts, corpus.is_adj)]
+        return self._text(self._corpus_concepts(corpus), texts).astype(np.float32)
+
+    def csp_suffix_offsets(self) -> dict[str, int]:
+        """CSP suffix word -> its most frequent noun sense (data.noun offset) from ``index.noun``."""
+        index = _wn.read_index("n", self.wordnet_dir)
+        return {w: index[w][0] for w in _corpus.CSP_SUFFIXES}
+
+    def csp_adjective_features(self, corpus: _corpus.Corpus, seed: int = 0) -> np.ndarray:
+        """[corpus.n_adj, dim] float32: CSP's feature of each adjective, corpus order.
+
+        Phrase = ``csp_adjective_phrases(adjectives, seed)``; its concept is
+        ``normalise((1 - w) v(adjective) + w v(suffix noun))`` with ``w = csp_suffix_weight``; the
+        feature is the mean of the raw features of the phrase in each of ``CSP_TEMPLATES``.
+        """
+        adj = np.flatnonzero(corpus.is_adj)
+        words = [corpus.words[i] for i in adj]
+        phrases = _corpus.csp_adjective_phrases(words, seed)
+        suffix_offsets = self.csp_suffix_offsets()
+        suffix_concepts = self._concept("n", [suffix_offsets[p[len(w) + 1:]] for p, w in zip(phrases, words)])
+        self._check_corpus(_corpus.Corpus([corpus.words[i] for i in adj], corpus.is_adj[adj],
+                                          [corpus.lexnames[i] for i in adj], corpus.offsets[adj]))
+        w = self.config.csp_suffix_weight
+        concepts = _normalise_rows((1.0 - w) * self._concept("a", corpus.offsets[adj]) + w * suffix_concepts)
+        total = np.zeros((len(adj), self.config.dim))
+        for template in _corpus.CSP_TEMPLATES:
+            total += self._text(concepts, _corpus.prompts(phrases, template))
+        return (total / len(_corpus.CSP_TEMPLATES)).astype(np.float32)
+
+    # --- images -----------------------------------------------------------------------------------
+    def _split_classes(self, split: str) -> tuple[list[tuple[str, int]], int]:
+        if split == ID_SPLIT:
+            return [("n", int(o)) for o in self.id_offsets], self.config.images_per_id_class
+        if split in self.ood_synsets:
+            return [(p, o) for p, o, _ in self.ood_synsets[split]], self.config.images_per_ood_class
+        raise ValueError(f"split={split!r} is unknown; valid: {[ID_SPLIT, *OOD_SETS]}")
+
+    def image_labels(self, split: str) -> np.ndarray:
+        """[n] int64 class index of each image of ``split`` (ID: ImageNet class index; OOD: index into
+        ``ood_synsets[split]``), class-major order."""
+        classes, per_class = self._split_classes(split)
+        return np.repeat(np.arange(len(classes), dtype=np.int64), per_class)
+
+    def image_features(self, split: str) -> np.ndarray:
+        """[n_classes * per_class, dim] float32 raw image features of ``"id"`` or an OOD set, class-major.
+
+        Image ``j`` of a synset is seeded by ``(seed, pos, offset)`` and is the same whatever the
+        split's size (rows are drawn in order from the synset's stream).
+        """
+        cfg = self.config
+        classes, per_class = self._split_classes(split)
+        out = np.empty((len(classes) * per_class, cfg.dim), dtype=np.float32)
+        for k, (pos_file, offset) in enumerate(classes):
+            rng = _rng(cfg.seed, _TAG_IMAGE, _POS_CODE[pos_file], offset)
+            noise = rng.standard_normal((per_class, cfg.dim))
+            z = rng.standard_normal(per_class)
+            concept = self._concept(pos_file, [offset])
+            direction = _normalise_rows(concept + cfg.image_offset * self._g_image
+                                        + cfg.image_noise * noise / np.sqrt(cfg.dim))
+            norms = cfg.image_norm_mean + cfg.image_norm_std * np.clip(z, -_NORM_Z_CLIP, _NORM_Z_CLIP)
+            out[k * per_class : (k + 1) * per_class] = direction * norms[:, None]
+        return out
+
+    # --- ground truth -----------------------------------------------------------------------------
+    def id_names(self) -> set[str]:
+        """Strings that name an ID class: open_clip class names and every lemma of every ID synset
+        (lower-case, cleaned)."""
+        names = {n.lower() for n in self.id_classnames}
+        for o in self.id_offsets:
+            names |= {_wn.clean_lemma(lemma) for lemma in self._nouns[int(o)].lemmas}
+        return names
+
+    def candidate_is_id_like(self, corpus: _corpus.Corpus) -> np.ndarray:
+        """[len(corpus)] bool ground truth: True when the candidate is ID-like (a false negative).
+
+        ID-like = its noun synset is an ID class or a descendant (hyponym / instance hyponym,
+        transitively) of one, or its word equals an ID class name or a synonym of one (a text
+        encoder sees strings, not senses). Everything else, ancestors of ID classes included, is a
+        true negative.
+        """
+        self._check_corpus(corpus)
+        names = self.id_names()
+        return np.array([(not adj and int(o) in self._id_descendants) or w in names
+                         for w, adj, o in zip(corpus.words, corpus.is_adj, corpus.offsets)], dtype=bool)
+
+    def id_closure(self) -> set[int]:
+        """data.noun offsets of the ID classes, their ancestors and their descendants."""
+        return set(self._id_closure)
+
+    # --- statistics -------------------------------------------------------------------------------
+    def statistics(self) -> dict[str, float]:
+        """Calibration statistics with the default prompt ``NOUN_TEMPLATE`` (all on L2-normalised
+        features unless named ``*_norm_*``):
+
+        matched_cosine / mismatched_cosine : mean cos(ID image, its class's text) / other classes' texts.
+        zero_shot_top1 : fraction of ID images whose nearest ID text is their class.
+        id_text_cosine : mean cos between two different ID class texts.
+        ood_max_cosine_<set> / id_max_cosine : mean over images of the max cosine to the ID texts.
+        text_norm_mean / text_norm_std, image_norm_mean : raw norms (ID texts, ID images).
+        """
+        text_raw = self.id_text_features().astype(np.float64)
+        img_raw = self.image_features(ID_SPLIT).astype(np.float64)
+        text = _normalise_rows(text_raw)
+        img = _normalise_rows(img_raw)
+        labels = self.image_labels(ID_SPLIT)
+        sims = img @ text.T
+        matched = sims[np.arange(len(labels)), labels]
+        k = text.shape[0]
+        tt = text @ text.T
+        stats = {
+            "matched_cosine": float(matched.mean()),
+            "mismatched_cosine": float(((sims.sum(1) - matched) / (k - 1)).mean()),
+            "zero_shot_top1": float((sims.argmax(1) == labels).mean()),
+            "id_text_cosine": float((tt.sum() - np.trace(tt)) / (k * (k - 1))),
+            "id_max_cosine": float(sims.max(1).mean()),
+            "text_norm_mean": float(np.sqrt((text_raw ** 2).sum(1)).mean()),
+            "text_norm_std": float(np.sqrt((text_raw ** 2).sum(1)).std()),
+            "image_norm_mean": float(np.sqrt((img_raw ** 2).sum(1)).mean()),
+        }
+        for name in OOD_SETS:
+            ood = _normalise_rows(self.image_features(name).astype(np.float64))
+            stats[f"ood_max_cosine_{name}"] = float((ood @ text.T).max(1).mean())
+            stats[f"n_classes_{name}"] = len(self.ood_synsets[name])
+        return stats
+
+
+def build_world(config: SimulationConfig | None = None,
+                wordnet_dir: str | os.PathLike | None = None) -> SimulatedWorld:
+    """Build the simulated world on the WordNet 3.0 files found by ``wordnet.resolve_wordnet_dir``.
+
+    Concept vectors of all 82,115 noun and 18,156 adjective synsets are computed once per
+    ``(wordnet_dir, dim, rho, seed)`` and cached in the process.
+    """
+    if config is None:
+        config = SimulationConfig()
+    if not isinstance(config, SimulationConfig):
+        raise TypeError(f"config must be a SimulationConfig (or None), got {type(config).__name__}; "
+                        "use SimulationConfig.from_dict(d) for a mapping")
+    return SimulatedWorld(config, str(_wn.resolve_wordnet_dir(wordnet_dir)))

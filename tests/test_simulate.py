@@ -1,0 +1,205 @@
+"""The simulated benchmark (ood_core.simulate) on the real WordNet 3.0 files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ood_core import corpus as C
+from ood_core import simulate as S
+from ood_core import wordnet as wn
+
+try:
+    wn.resolve_wordnet_dir()
+    import timm  # noqa: F401  (ImageNet wnids)
+    import open_clip  # noqa: F401  (ImageNet class names)
+    HAVE_DATA = True
+except (FileNotFoundError, ImportError):  # pragma: no cover - depends on the machine
+    HAVE_DATA = False
+pytestmark = pytest.mark.skipif(not HAVE_DATA, reason="needs WordNet 3.0 files, timm and open_clip")
+
+
+@pytest.fixture(scope="module")
+def world():
+    return S.build_world()
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return C.load_wordnet_corpus()
+
+
+def _sub_corpus(corpus, words):
+    where = {w: i for i, w in enumerate(corpus.words)}
+    idx = np.array([where[w] for w in words])
+    return C.Corpus([corpus.words[i] for i in idx], corpus.is_adj[idx], [corpus.lexnames[i] for i in idx],
+                    corpus.offsets[idx])
+
+
+# --- configuration ---------------------------------------------------------------------------------
+
+def test_config_from_dict_rejects_unknown_keys_and_bad_values():
+    assert S.SimulationConfig.from_dict(None) == S.SimulationConfig()
+    assert S.SimulationConfig.from_dict({"image_noise": 3.0}).image_noise == 3.0
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['imagenoise'\].*image_noise"):
+        S.SimulationConfig.from_dict({"imagenoise": 3.0})
+    with pytest.raises(ValueError, match=r"rho=1\.0.*\[0, 1\)"):
+        S.SimulationConfig(rho=1.0)
+    with pytest.raises(ValueError, match="text_norm_mean.*exceed 2"):
+        S.SimulationConfig(text_norm_mean=5.0, text_norm_std=1.0)
+    with pytest.raises(ValueError, match="images_per_id_class=0"):
+        S.SimulationConfig(images_per_id_class=0)
+    with pytest.raises(ValueError, match="dim=.*integer"):
+        S.SimulationConfig(dim=51.2)
+    with pytest.raises(TypeError, match="from_dict"):
+        S.build_world({"seed": 1})
+
+
+def test_unknown_split_lists_valid_ones(world):
+    with pytest.raises(ValueError, match=r"split='ood'.*'id'.*'sim-textures'"):
+        world.image_features("ood")
+
+
+# --- determinism -----------------------------------------------------------------------------------
+
+def test_same_params_give_identical_bytes_after_a_fresh_build(corpus):
+    cfg = S.SimulationConfig(dim=16, images_per_id_class=2, images_per_ood_class=2)
+    sub = _sub_corpus(corpus, ["abacus", "red", "pine", "cathedral", "striped"])
+
+    def snapshot():
+        w = S.build_world(cfg)
+        return [w.id_text_features().tobytes(), w.candidate_text_features(sub).tobytes(),
+                w.csp_adjective_features(sub).tobytes(), w.image_features("id").tobytes(),
+                w.image_features("sim-sun").tobytes(), repr(w.ood_synsets)]
+
+    first = snapshot()
+    S._concepts.cache_clear()  # rebuild every concept vector from scratch
+    assert snapshot() == first
+    other = S.build_world(S.SimulationConfig(dim=16, images_per_id_class=2, images_per_ood_class=2, seed=1))
+    assert other.id_text_features().tobytes() != first[0]
+
+
+def test_text_features_depend_on_the_prompt_not_on_order(world, corpus):
+    words = ["abacus", "red", "pine", "cathedral", "striped", "kitchen"]
+    a = world.candidate_text_features(_sub_corpus(corpus, words))
+    b = world.candidate_text_features(_sub_corpus(corpus, words[::-1]))
+    np.testing.assert_array_equal(a, b[::-1])
+    # nouns use the noun template, adjectives the adjective template: changing the adjective
+    # template changes only the adjective rows ("red", "striped").
+    c = world.candidate_text_features(_sub_corpus(corpus, words), adj_template="a {} thing")
+    changed = [not np.array_equal(x, y) for x, y in zip(a, c)]
+    assert changed == [False, True, False, False, True, False]
+
+
+def test_concepts_follow_the_documented_recursion(world):
+    # entity (00001740) is a root: v = r; physical_entity (00001930) has the single parent entity.
+    cfg = world.config
+    r = [S._rng(cfg.seed, 1, o).standard_normal(cfg.dim) for o in (1740, 1930)]
+    r = [x / np.sqrt(np.sum(x * x)) for x in r]
+    child = cfg.rho * r[0] + np.sqrt(1 - cfg.rho ** 2) * r[1]
+    child /= np.sqrt(np.sum(child * child))
+    np.testing.assert_allclose(world._concept("n", [1740])[0], r[0], atol=1e-6)
+    np.testing.assert_allclose(world._concept("n", [1930])[0], child, atol=1e-6)
+
+
+# --- statistics ------------------------------------------------------------------------------------
+
+def test_statistics_within_documented_bands(world, corpus):
+    st = world.statistics()
+    # docs/simulation.md: calibrated to CLIP ViT-B/16 (matched ~0.3, mismatched ~0.2).
+    assert 0.27 <= st["matched_cosine"] <= 0.34
+    assert 0.17 <= st["mismatched_cosine"] <= 0.23
+    assert st["matched_cosine"] - st["mismatched_cosine"] > 0.05
+    assert 0.5 <= st["zero_shot_top1"] <= 0.8
+    assert 8.5 <= st["text_norm_mean"] <= 9.5 and 0.7 <= st["text_norm_std"] <= 1.3
+    cand = world.candidate_text_features(corpus)
+    norms = np.sqrt((cand.astype(np.float64) ** 2).sum(1))
+    assert cand.shape == (len(corpus), 512) and cand.dtype == np.float32
+    assert norms.min() > 2.0  # keeps the reference density metric's logs defined
+    assert world.csp_adjective_features(corpus).shape == (corpus.n_adj, 512)
+
+
+# --- ground truth ----------------------------------------------------------------------------------
+
+def test_ground_truth_on_hand_checked_synsets(world, corpus):
+    expected = {
+        "abacus": True,        # 02666196 is ImageNet class 398
+        "cathedral": True,     # 02984061, hyponym of ID class "church" (03028079)
+        "abbey": True,         # 02667379, hyponym of ID class "monastery" (03781244)
+        "structure": False,    # 04341686, an ancestor of ID classes, not a descendant
+        "pine": False,         # 11608250, no ID class above it
+        "oxeye daisy": False,  # 11989869, sibling of ID "daisy" under "flower", not below it
+        "kitchen": False,      # 03619890 (room), not an ID class
+        "red": False,          # an adjective
+    }
+    sub = _sub_corpus(corpus, list(expected))
+    assert world.candidate_is_id_like(sub).tolist() == list(expected.values())
+    full = world.candidate_is_id_like(corpus)
+    assert full.dtype == bool and full.shape == (len(corpus),) and 0.005 < full.mean() < 0.1
+
+
+def _closure_by_hand(nouns, ids):
+    """Ancestors and descendants of ``ids`` by a plain walk over @/@i and ~/~i pointers."""
+    up, down = set(ids), set(ids)
+    frontier = list(ids)
+    while frontier:
+        frontier = [p for o in frontier for p in nouns[o].hypernyms if p not in up]
+        up.update(frontier)
+    frontier = list(ids)
+    while frontier:
+        frontier = [c for o in frontier for c in nouns[o].hyponyms if c not in down]
+        down.update(frontier)
+    return up | down
+
+
+def test_ood_sets_are_disjoint_from_the_id_closure_and_each_other(world):
+    nouns = wn.read_synsets("n")
+    closure = _closure_by_hand(nouns, [int(w[1:]) for w in world.id_wnids])
+    cfg = world.config
+    sets = world.ood_synsets
+    assert {k: len(v) for k, v in sets.items()} == {
+        "sim-inaturalist": cfg.n_inaturalist, "sim-sun": cfg.n_sun, "sim-places": cfg.n_places,
+        "sim-textures": 36}  # 36 of DTD's 47 words are adjectives in index.adj
+    noun_sets = {k: {o for _, o, _ in v} for k, v in sets.items() if k != "sim-textures"}
+    for name, offs in noun_sets.items():
+        assert not offs & closure, name
+    names = list(noun_sets)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not noun_sets[a] & noun_sets[b]
+    for _, o, _ in sets["sim-inaturalist"]:
+        assert nouns[o].lexname == "noun.plant" and not nouns[o].hyponyms
+    assert "striped" in [w for _, _, w in sets["sim-textures"]]
+    assert "paisley" not in [w for _, _, w in sets["sim-textures"]]  # WordNet has it as a noun only
+    labels = world.image_labels("sim-sun")
+    assert world.image_features("sim-sun").shape == (len(labels), cfg.dim)
+    assert labels.tolist() == np.repeat(np.arange(cfg.n_sun), cfg.images_per_ood_class).tolist()
+    assert world.image_labels("id").shape == (1000 * cfg.images_per_id_class,)
+
+
+# --- end to end ------------------------------------------------------------------------------------
+
+def test_end_to_end_mine_score_metrics(world, corpus):
+    mining = pytest.importorskip("ood_core.mining")
+    scoring = pytest.importorskip("ood_core.scoring")
+    metrics = pytest.importorskip("ood_core.metrics")
+    # A small world: a seeded 10% of the corpus, 2 images per ID class.
+    rng = np.random.default_rng(0)
+    keep = np.sort(rng.choice(len(corpus), size=len(corpus) // 10, replace=False))
+    sub = C.Corpus([corpus.words[i] for i in keep], corpus.is_adj[keep], [corpus.lexnames[i] for i in keep],
+                   corpus.offsets[keep])
+    small = S.build_world(S.SimulationConfig(images_per_id_class=2, images_per_ood_class=10))
+    id_text = small.id_text_features()
+    cand = small.candidate_text_features(sub)
+    neg = mining.neglabel_select(cand, id_text, sub.is_adj)
+    dens = mining.density_select(cand, sub.is_adj, k=10)
+    assert len(neg) > 0 and len(dens) > 0
+    id_img = small.image_features("id")
+    for name in ("sim-inaturalist", "sim-textures"):
+        ood_img = small.image_features(name)
+        for scores in (lambda x: scoring.mcm(x, id_text),
+                       lambda x: scoring.neglabel(x, id_text, cand[neg], n_groups=10),
+                       lambda x: scoring.dnm(x, id_text, cand[dens], n_groups=10)):
+            auroc = metrics.ood_metrics(scores(id_img), scores(ood_img))["auroc"]
+            auroc = auroc / 100 if auroc > 1 else auroc
+            assert 0.6 < auroc < 0.999, (name, auroc)
