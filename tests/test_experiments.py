@@ -1,0 +1,108 @@
+"""Study plumbing and ablation sweeps, on a small synthetic study (no simulator needed)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ood_core import experiments as ex
+from ood_core import study as st
+from ood_core.corpus import Corpus
+from ood_core.pipeline import load_params
+
+PARAMS = load_params(Path(__file__).resolve().parent.parent / "params.yaml")
+
+
+def _synthetic_study(n_nouns=60, n_adj=20, k_id=8, d=16, seed=0):
+    """ID images sit near their class text; OOD images near random noun candidates."""
+    rng = np.random.default_rng(seed)
+    id_text = rng.normal(size=(k_id, d))
+    cand = rng.normal(size=(n_nouns + n_adj, d)) * 3.0  # raw features with norm > 1
+    csp_adj = rng.normal(size=(n_adj, d))
+    id_img = np.repeat(id_text, 5, axis=0) + 0.8 * rng.normal(size=(5 * k_id, d))
+    ood_img = cand[rng.integers(0, n_nouns, 30)] / 3.0 + 0.8 * rng.normal(size=(30, d))
+    words = [f"noun{i}" for i in range(n_nouns)] + [f"adj{i}" for i in range(n_adj)]
+    is_adj = np.array([False] * n_nouns + [True] * n_adj)
+    corpus = Corpus(words=words, is_adj=is_adj, lexnames=["noun.artifact"] * n_nouns + ["adj.all"] * n_adj,
+                    offsets=np.arange(n_nouns + n_adj, dtype=np.int64))
+    id_like = np.zeros(n_nouns + n_adj, dtype=bool)
+    id_like[:6] = True
+    paths = st.StudyPaths(Path("."), "synthetic", "ViT-B-16")
+    return st.Study(paths, corpus, id_text.astype(np.float32), cand.astype(np.float32),
+                    csp_adj.astype(np.float32), {"id": id_img.astype(np.float32), "ood": ood_img.astype(np.float32)},
+                    "id", ["ood"], id_like)
+
+
+def test_method_params_resolves_per_backbone_entries():
+    mp = st.method_params(PARAMS, "dnm", "ViT-B-32")
+    assert mp["scoring"]["tau"] == 0.88 and "tau_per_backbone" not in mp["scoring"]
+    assert mp["mining"]["k"] == 10 and mp["mining"]["metric"] == "reference"
+    assert st.method_params(PARAMS, "mcm", "ViT-B-16") == {"mining": None, "scoring": {"temperature": 1.0}}
+    assert st.method_params(PARAMS, "csp", "RN50")["mining"]["max_id_sim"] == 0.95
+    with pytest.raises(ValueError, match="no entry for backbone='ViT-H-14'"):
+        st.method_params(PARAMS, "dnm", "ViT-H-14")
+    with pytest.raises(ValueError, match="valid methods"):
+        st.method_params(PARAMS, "knn", "ViT-B-16")
+
+
+def test_csp_pool_swaps_only_adjective_rows():
+    s = _synthetic_study()
+    pool = st.candidate_pool(s, "csp")
+    np.testing.assert_array_equal(pool[:60], s.cand_text[:60])
+    np.testing.assert_array_equal(pool[60:], s.csp_adj_text)
+    assert st.candidate_pool(s, "neglabel") is s.cand_text
+
+
+def test_subsample_keeps_fraction_per_part_of_speech_and_aligns_csp_rows():
+    s = _synthetic_study()
+    sub, kept = ex.subsample_corpus(s, 0.5, seed=3)
+    assert sub.corpus.is_adj.sum() == 10 and (~sub.corpus.is_adj).sum() == 30
+    assert [s.corpus.words[i] for i in kept] == sub.corpus.words
+    np.testing.assert_array_equal(sub.cand_text, s.cand_text[kept])
+    # adjective "adjN" is corpus row 60 + N and CSP row N
+    adj_numbers = [int(w[3:]) for w in sub.corpus.words if w.startswith("adj")]
+    np.testing.assert_array_equal(sub.csp_adj_text, s.csp_adj_text[adj_numbers])
+    np.testing.assert_array_equal(sub.id_like, s.id_like[kept])
+    assert np.array_equal(ex.subsample_corpus(s, 0.5, seed=3)[1], kept)  # seeded
+    with pytest.raises(ValueError, match="fraction=0"):
+        ex.subsample_corpus(s, 0.0)
+
+
+def test_tau_zero_matches_neglabel_on_the_same_negatives():
+    s = _synthetic_study()
+    neg = np.arange(0, 80, 2)
+    base = {"temperature": 0.01, "n_groups": 4, "seed": 0}
+    sweep = ex.tau_sweep(s, neg, {**base, "sigma": 0.0, "n_pos_samples": 1, "tau": 0.5}, [0.0, 0.3])
+    neglabel = ex.evaluate_method(s, "neglabel", neg, base)
+    row = sweep[(sweep.value == 0.0) & (sweep.ood_set == "ood")].iloc[0]
+    assert row.auroc == pytest.approx(100 * neglabel["ood"]["auroc"])
+    assert row.fpr95 == pytest.approx(100 * neglabel["ood"]["fpr95"])
+    assert set(sweep.ood_set) == {"ood", "average"} and sweep.valid.all()
+
+
+def test_rejected_setting_is_a_row_not_a_crash():
+    s = _synthetic_study()
+    neg = np.arange(80)
+    params = {"dnm": {"temperature": 0.01, "seed": 0, "sigma": 0.0, "n_pos_samples": 1, "tau": 0.5}}
+    # K = 8 ID labels: Q * 0.5 < 0.5 * 8 needs Q < 8, i.e. G > 10 of 80 negatives
+    sweep = ex.groups_sweep(s, {"dnm": neg}, params, [1, 20])
+    bad = sweep[sweep.value == 1]
+    assert (~bad.valid).all() and bad.auroc.isna().all() and "n_groups" in bad.note.iloc[0]
+    assert sweep[sweep.value == 20].valid.all()
+
+
+def test_false_negative_table_counts_ground_truth():
+    s = _synthetic_study()
+    table = ex.false_negative_table(s, {"a": np.array([0, 1, 50, 70]), "b": np.array([10, 11])})
+    assert table.set_index("method").loc["a", "false_negative_rate"] == pytest.approx(50.0)
+    assert table.set_index("method").loc["b", "false_negative_rate"] == pytest.approx(0.0)
+    assert table.corpus_id_like_rate.iloc[0] == pytest.approx(100 * 6 / 80)
+
+
+def test_best_value_picks_highest_auroc_and_lowest_fpr():
+    import pandas as pd
+
+    sweep = pd.DataFrame({"value": [1, 2, 3], "ood_set": "average", "valid": True,
+                          "auroc": [80.0, 90.0, 85.0], "fpr95": [30.0, 40.0, 20.0]})
+    assert ex.best_value(sweep, "auroc") == 2
+    assert ex.best_value(sweep, "fpr95") == 3
