@@ -67,11 +67,18 @@ def run_corpus(params: dict, root: Path) -> None:
 
 # --- embeddings -----------------------------------------------------------------------------------
 
+_WORLDS: dict = {}
+
+
 def _simulated_world(params: dict):
+    """The simulated world of ``params`` (memoised: stages called in one process share it)."""
     from ood_core import simulate
 
     config = simulate.SimulationConfig.from_dict(params.get("simulation") or {})
-    return simulate.build_world(config, wordnet_dir=params["corpus"].get("wordnet_dir"))
+    key = (repr(config), params["corpus"].get("wordnet_dir"))
+    if key not in _WORLDS:
+        _WORLDS[key] = simulate.build_world(config, wordnet_dir=params["corpus"].get("wordnet_dir"))
+    return _WORLDS[key]
 
 
 def _real_encoder(params: dict, backbone: str):
