@@ -213,13 +213,18 @@ def read_index(pos_file: str, wordnet_dir: str | os.PathLike | None = None) -> d
 def hypernym_closure(synsets: dict[int, Synset], offsets: Iterable[int]) -> set[int]:
     """All ancestors (``@`` and ``@i`` hypernyms, transitively) of ``offsets``, the offsets themselves excluded
     unless one is an ancestor of another."""
+    return _closure(synsets, offsets, "hypernyms")
+
+
+def _closure(synsets: dict[int, Synset], offsets: Iterable[int], edges: str) -> set[int]:
+    """Offsets reachable from ``offsets`` along the ``edges`` attribute (one step or more)."""
     seen: set[int] = set()
-    stack = [p for o in offsets for p in synsets[o].hypernyms]
+    stack = [p for o in offsets for p in getattr(synsets[o], edges)]
     while stack:
         o = stack.pop()
         if o not in seen:
             seen.add(o)
-            stack.extend(synsets[o].hypernyms)
+            stack.extend(getattr(synsets[o], edges))
     return seen
 
 
@@ -235,11 +240,4 @@ def hyponyms_map(synsets: dict[int, Synset]) -> dict[int, list[int]]:
 def hyponym_closure(synsets: dict[int, Synset], offsets: Iterable[int]) -> set[int]:
     """All descendants (hyponyms and instance hyponyms, transitively) of ``offsets``, the offsets
     themselves excluded unless one descends from another."""
-    seen: set[int] = set()
-    stack = [c for o in offsets for c in synsets[o].hyponyms]
-    while stack:
-        o = stack.pop()
-        if o not in seen:
-            seen.add(o)
-            stack.extend(synsets[o].hyponyms)
-    return seen
+    return _closure(synsets, offsets, "hyponyms")
