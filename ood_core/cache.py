@@ -89,11 +89,14 @@ def _atomic_write(path: Path, write: Callable) -> None:
         raise
 
 
-def write_features(path: str | os.PathLike, features, meta: dict | None = None) -> Path:
+def write_features(path: str | os.PathLike, features, meta: dict | None = None, *,
+                   record_time: bool = True) -> Path:
     """Atomically write ``features`` as float32 ``path`` (.npy) plus its ``.json`` sidecar.
 
     features: a numeric array (cast to float32; usually ``[n, d]``). meta: JSON-able dict stored
-    under the sidecar's ``"meta"``. Returns ``path``. Parent folders are created.
+    under the sidecar's ``"meta"``. record_time: store the creation time in the sidecar; pass
+    ``False`` for pipeline outputs, whose bytes must depend on their content alone (DVC hashes
+    them). Returns ``path``. Parent folders are created.
     """
     path = _check_npy_path(path)
     array = np.asarray(features)
@@ -105,9 +108,10 @@ def write_features(path: str | os.PathLike, features, meta: dict | None = None) 
         "shape": list(array.shape),
         "dtype": "float32",
         "sha256": _array_sha256(array),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": _library_versions(),
     }
+    if record_time:
+        sidecar["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     try:
         sidecar_bytes = json.dumps(sidecar, indent=1, sort_keys=True, allow_nan=False).encode()
     except (TypeError, ValueError) as err:

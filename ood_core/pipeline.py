@@ -95,7 +95,9 @@ def _write(path: Path, features: np.ndarray, meta: dict) -> None:
     from ood_core.cache import write_features
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_features(path, np.ascontiguousarray(features, dtype=np.float32), meta)
+    # No timestamp: the same features must give the same bytes, or DVC would re-run every
+    # downstream stage after a forced re-embedding.
+    write_features(path, np.ascontiguousarray(features, dtype=np.float32), meta, record_time=False)
     _log(f"wrote {path} {features.shape}")
 
 

@@ -233,3 +233,14 @@ def test_cached_image_features_skip_unreadable_records_paths(tiny_encoder, tmp_p
     meta = json.loads(sidecar.read_text())["meta"]
     assert meta["skipped"] == ["sun_2.jpg"] and meta["n_skipped"] == 1
     assert meta["fields"]["skip_unreadable"] is True and meta["fields"]["n_files"] == 4
+
+
+def test_pipeline_outputs_without_time_are_byte_identical(tmp_path):
+    from ood_core.cache import write_features
+
+    features = np.arange(12, dtype=np.float32).reshape(3, 4)
+    a = write_features(tmp_path / "a" / "x.npy", features, {"k": 1}, record_time=False)
+    b = write_features(tmp_path / "b" / "x.npy", features, {"k": 1}, record_time=False)
+    assert a.read_bytes() == b.read_bytes()
+    assert a.with_suffix(".json").read_bytes() == b.with_suffix(".json").read_bytes()
+    assert "created" not in a.with_suffix(".json").read_text()
