@@ -178,6 +178,8 @@ def test_weights_file_local_dir_and_hub_cache_are_loaded_and_hashed(encoder, tmp
 
 
 def test_missing_weights_offline_fail_fast_with_instructions(tmp_path, monkeypatch):
+    # the probe's answer, not the environment's HF_HUB_OFFLINE (the test command sets it), is tested here
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(encoders, "_hub_reachable", lambda *a, **k: False)
     start = time.monotonic()
     with pytest.raises(encoders.WeightsNotAvailableError) as info:
