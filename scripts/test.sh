@@ -14,8 +14,8 @@ if [ "$rc" = 5 ]; then
 elif [ "$rc" != 0 ]; then
   exit "$rc"
 fi
-echo "[test] dvc repro --dry"
-dvc repro --dry >/tmp/ood_core_dvc_dry.log || { cat /tmp/ood_core_dvc_dry.log; exit 1; }
+echo "[test] dvc repro --dry --force (every stage resolves; nothing runs)"
+dvc repro --dry --force >/tmp/ood_core_dvc_dry.log || { cat /tmp/ood_core_dvc_dry.log; exit 1; }
 grep -c "^Running stage" /tmp/ood_core_dvc_dry.log | sed 's/^/[test] stages in a full run: /'
 echo "[test] dvc dag"
 dvc dag --md >/dev/null || exit 1
