@@ -71,3 +71,18 @@ def test_notebook_executes_and_writes_finite_results(tiny_project, name):
         assert tables, f"{name} wrote no table"
     for t in tables:
         assert "nan" not in t.read_text().lower().replace("–", "")
+
+
+def test_real_benchmark_without_images_fails_with_the_layout_before_encoding(tiny_project, tmp_path, monkeypatch):
+    params = pipeline.load_params(tiny_project / "params.yaml")
+    params["paths"]["data_root"] = str(tmp_path / "no-data")
+    monkeypatch.delenv("OOD_DATA_ROOT", raising=False)
+
+    def no_encoder(*args, **kwargs):  # the check must come first: never load weights for nothing
+        raise AssertionError("the encoder was loaded before the datasets were checked")
+
+    monkeypatch.setattr(pipeline, "_real_encoder", no_encoder)
+    with pytest.raises(FileNotFoundError) as info:
+        pipeline.run_embed_images(params, tiny_project, "imagenet1k", "ViT-B-16")
+    message = str(info.value)
+    assert "imagenet" in message.lower() and "val" in message
