@@ -161,7 +161,7 @@ def load_study(root, benchmark: str, backbone: str, params: dict, with_images: b
     sets = benchmark_sets(params, benchmark)
 
     def need(path: Path, stage: str) -> Path:
-        if not path.with_suffix(".npy").exists() and not path.exists():
+        if not path.exists():
             raise FileNotFoundError(
                 f"{path} is missing; it is made by the DVC stage {stage!r}: run "
                 f"`dvc repro {stage}` (or `dvc repro` for everything)."
