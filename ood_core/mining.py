@@ -108,6 +108,13 @@ def neglabel_select(cand_emb, id_emb, is_adj, percentile: float = 0.95, ratio: f
     return _lowest_per_pos(eta_np, is_adj, ratio, ratio, eligible)
 
 
+def _progress(blocks, name: str):
+    """A progress bar over row blocks, shown on a terminal only (tqdm's ``disable=None``)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(blocks, desc=f"kNN {name}", unit="block", leave=False, disable=None)
+
+
 def _knn_log_density(x: torch.Tensor, ks: list[int], metric: str, bs: int, name: str) -> dict[int, np.ndarray]:
     """Density (higher = denser) of each row of ``x`` ``[n, d]`` for every ``k`` in ``ks``.
 
@@ -122,7 +129,7 @@ def _knn_log_density(x: torch.Tensor, ks: list[int], metric: str, bs: int, name:
         # d_ij is a difference of O(norm) terms: below this it is rounding noise, not a distance
         # (normalised features give d_ii = 2 - 2 cos_ii ~ 1e-7 in float32 instead of exactly 0).
         d_tol = 16.0 * torch.finfo(x.dtype).eps * (2.0 * float(norms.max()) + 2.0)
-        for start in range(0, n, bs):
+        for start in _progress(range(0, n, bs), name):
             stop = min(n, start + bs)
             # d_ij - ||t_i|| = ||t_j|| - 2 cos_ij: the row constant ||t_i|| does not change the
             # neighbour order, and addmm fuses the ||t_j|| bias into the product (no extra pass).
@@ -143,7 +150,7 @@ def _knn_log_density(x: torch.Tensor, ks: list[int], metric: str, bs: int, name:
                 out[k][start:stop] = (-(csum[:, k - 1] / k)).cpu().numpy()
     else:  # paper: normalised w, self excluded, Rep = -log sum ||w_i - w_j||^2 = -log sum (2 - 2 cos)
         unit = x / torch.linalg.vector_norm(x, dim=1, keepdim=True)
-        for start in range(0, n, bs):
+        for start in _progress(range(0, n, bs), name):
             stop = min(n, start + bs)
             cos = unit[start:stop] @ unit.T
             rows = torch.arange(stop - start, device=x.device)
