@@ -71,6 +71,7 @@ def test_notebook_executes_and_writes_finite_results(tiny_project, name):
         assert tables, f"{name} wrote no table"
     for t in tables:
         assert "nan" not in t.read_text().lower().replace("–", "")
+        assert "SIMULATED" in t.read_text(), f"{t} does not say its numbers are simulated"
 
 
 def test_real_benchmark_without_images_fails_with_the_layout_before_encoding(tiny_project, tmp_path, monkeypatch):
