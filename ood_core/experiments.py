@@ -75,9 +75,7 @@ def temperature_sweep(study, negatives: dict, params_by_method: dict, temperatur
 
     ``negatives``: method -> corpus indices (MCM needs none).
     """
-    frames = [_sweep(study, m, negatives.get(m), p, "temperature", temperatures)
-              for m, p in params_by_method.items()]
-    return pd.concat(frames, ignore_index=True)
+    return _sweep_methods(study, negatives, params_by_method, "temperature", temperatures)
 
 
 def groups_sweep(study, negatives: dict, params_by_method: dict, n_groups_grid) -> pd.DataFrame:
@@ -85,7 +83,12 @@ def groups_sweep(study, negatives: dict, params_by_method: dict, n_groups_grid) 
 
     Grid values above a method's number of negatives are rejected rows, like any other.
     """
-    frames = [_sweep(study, m, negatives[m], p, "n_groups", n_groups_grid)
+    return _sweep_methods(study, negatives, params_by_method, "n_groups", n_groups_grid)
+
+
+def _sweep_methods(study, negatives: dict, params_by_method: dict, parameter: str, values) -> pd.DataFrame:
+    """:func:`_sweep` for each method of ``params_by_method`` (MCM takes no negatives)."""
+    frames = [_sweep(study, m, None if m == "mcm" else negatives[m], p, parameter, values)
               for m, p in params_by_method.items()]
     return pd.concat(frames, ignore_index=True)
 
