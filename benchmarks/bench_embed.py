@@ -1,4 +1,4 @@
-"""Image-embedding throughput of ood_core.encoders (random weights: speed does not depend on them).
+"""Image-embedding throughput of ood_core.features.encoders (random weights: speed does not depend on them).
 
 Prints images/s for
   1. baseline: a plain fp32 loop (``model.encode_image`` under ``torch.no_grad``),
@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ood_core.datasets import ImageFiles
-from ood_core.encoders import load_encoder
+from ood_core.features.datasets import ImageFiles
+from ood_core.features.encoders import load_encoder
 
 
 def _sync(device: torch.device) -> None:

@@ -1,15 +1,20 @@
-"""ood_core: zero-shot OOD detection with CLIP-style models and negative labels.
+"""ood_core: zero-shot OOD detection with CLIP-style models and negative labels (the library).
 
-Modules (import them directly; this package imports nothing heavy at import time):
+Grouped by stage of the data flow (import the modules directly; nothing heavy runs at import):
 
-- ``ood_core.corpus``    WordNet wild corpus and prompt templates (SPEC section 1)
-- ``ood_core.mining``    negative-label selection: NegLabel/CSP and DNM density (section 2)
-- ``ood_core.scoring``   OOD scores: MCM, NegLabel grouped score, DNM debiased score (section 3)
-- ``ood_core.metrics``   FPR95 / AUROC / AUPR under the ID-positive convention (section 4)
-- ``ood_core.encoders``  open_clip encoders (real path)
-- ``ood_core.datasets``  benchmark registry and folder-layout checks (section 5)
-- ``ood_core.cache``     content-addressed embedding cache
-- ``ood_core.simulate``  the offline simulated benchmark on the real WordNet hierarchy
+- text      ``ood_core.text.wordnet`` (WordNet 3.0 reader), ``ood_core.text.corpus`` (the wild
+            corpus, SPEC section 1), ``ood_core.text.prompts`` (templates), ``ood_core.text.imagenet``
+- features  ``ood_core.features`` (the feature-source interface; prompting and CSP's ensembling),
+            ``.encoders`` (open_clip), ``.datasets`` (benchmark folders), ``.files`` (feature
+            files), ``.cache`` (content-addressed store), ``.clip`` (the real feature source)
+- simulated ``ood_core.simulate``: the offline simulated benchmark on the real WordNet hierarchy
+- methods   ``ood_core.mining`` (negative-label selection, section 2), ``ood_core.scoring`` (scores,
+            section 3), ``ood_core.methods`` (the registry: one module per method)
+- metrics   ``ood_core.metrics`` (FPR95 / AUROC / AUPR, ID positive, section 4)
+
+``ood_core.corpus`` re-exports the corpus and prompt names under their original import path.
+The application around it (params, paths, DVC stages, notebooks) is the ``ood_study`` package;
+this library never imports it.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,9 +1,10 @@
 """Negative-label selection from the wild corpus (SPEC section 2).
 
 - :func:`neglabel_select`: NegLabel's percentile rule (and CSP's ``max_id_sim`` exclusion).
-- :func:`density_select`: DNM's Step 1, kNN density among the candidates (ID labels unused);
-  built from :func:`density_scores` (per-candidate density, several ``k`` from one kNN pass) and
-  :func:`select_by_density` (the per-part-of-speech cut).
+- :func:`density_select`: DNM's Step 1, kNN density among the candidates (ID labels unused;
+  neighbours over the whole pool, as the released code); built from :func:`density_scores`
+  (per-candidate density, several ``k`` from one kNN pass) and :func:`select_by_density` (the
+  per-part-of-speech cut). :func:`knn_block_rows`: the row blocking they use.
 
 Inputs are numpy arrays or torch tensors (float16/32/64; float64 if any input is float64, else
 float32 arithmetic). ``is_adj`` ``[M]`` bool marks adjectives; the rest are nouns. Every
@@ -22,12 +23,19 @@ import torch
 
 from ood_core import _array
 
-__all__ = ["neglabel_select", "density_scores", "select_by_density", "density_select", "keep_count"]
+__all__ = ["neglabel_select", "density_scores", "select_by_density", "density_select", "keep_count",
+           "knn_block_rows", "METRICS", "NEIGHBOURS"]
 
 # Elements of one similarity block. 2^26 float32 = 256 MB: for M = 57k candidates a kNN block
-# is ~1,400 rows, so peak memory stays well under 1 GB beyond the embeddings themselves.
+# is 1,177 rows, so peak memory stays well under 1 GB beyond the embeddings themselves.
 _BLOCK_ELEMENTS = 1 << 26
+# The kNN selection (see _smallest_sorted): minima over strided chunks of _CHUNK distances, then
+# over groups of _GROUP chunk minima, until a row is short enough (<= _DIRECT_TOPK * m) for topk.
+_CHUNK = 8
+_GROUP = 4
+_DIRECT_TOPK = 8
 METRICS = ("reference", "paper")
+NEIGHBOURS = ("pool", "per_pos")
 
 
 def keep_count(ratio: float, n: int) -> int:
@@ -115,85 +123,183 @@ def _progress(blocks, name: str):
     return tqdm(blocks, desc=f"kNN {name}", unit="block", leave=False, disable=None)
 
 
-def _knn_log_density(x: torch.Tensor, ks: list[int], metric: str, bs: int, name: str) -> dict[int, np.ndarray]:
-    """Density (higher = denser) of each row of ``x`` ``[n, d]`` for every ``k`` in ``ks``.
+def knn_block_rows(n_search: int, block_size: int | None = None) -> int:
+    """Rows per block that :func:`density_scores` compares at once with ``n_search`` candidates.
 
-    One blocked pass with ``k_max = max(ks)``; the sorted neighbour distances serve every k.
+    ``block_size`` given: checked (an integer >= 1) and returned as is. ``None`` (the default):
+    ``min(n_search, max(1, 2**26 // n_search))``, i.e. blocks of about 64M distances (256 MB in
+    float32; 1,177 rows for the 57k-candidate pool). ``n_search`` is the size of the set searched
+    for neighbours: the whole pool (``neighbours="pool"``) or one part of speech (``"per_pos"``).
+    Public so benchmarks can reproduce the blocking.
+    """
+    n_search = _array.check_int_range(n_search, "n_search", 1, np.iinfo(np.int64).max)
+    return _block_rows(block_size, n_search, n_search)
+
+
+def _smallest_indices(vals: torch.Tensor, m: int) -> torch.Tensor:
+    """``[b, m]`` column indices of ``m`` entries of each row of ``vals`` ``[b, L]`` holding its ``m``
+    smallest values (as a multiset: which of several tied entries is returned is unspecified).
+
+    Long rows are first reduced by minima over strided groups of ``_GROUP`` columns (column
+    ``g + r * L2`` belongs to group ``g``): the ``m`` groups with the smallest minima hold ``m``
+    smallest values of the row (every entry below the largest selected minimum lies in a selected
+    group, and enough entries equal to it do), so only their ``_GROUP * m`` members are searched.
+    """
+    b, n = vals.shape
+    n2 = n // _GROUP
+    if n2 < m or n <= _DIRECT_TOPK * m:
+        return torch.topk(vals, m, dim=1, largest=False, sorted=False).indices
+    group_min = vals[:, :n2 * _GROUP].view(b, _GROUP, n2).amin(dim=1)  # [b, n2]
+    groups = _smallest_indices(group_min, m)  # [b, m]
+    offsets = torch.arange(_GROUP, device=vals.device)[None, :, None] * n2
+    cols = (groups[:, None, :] + offsets).reshape(b, _GROUP * m)
+    if n > n2 * _GROUP:  # the last n % _GROUP columns are in no group: always candidates
+        tail = torch.arange(n2 * _GROUP, n, device=vals.device)
+        cols = torch.cat([cols, tail.expand(b, tail.numel())], dim=1)
+    sel = torch.topk(torch.gather(vals, 1, cols), m, dim=1, largest=False, sorted=False).indices
+    return torch.gather(cols, 1, sel)
+
+
+def _smallest_sorted(buf: torch.Tensor, m: int, width: int) -> torch.Tensor:
+    """The ``m`` smallest values of each row of ``buf`` ``[b, width * n_chunks]``, ascending ``[b, m]``.
+
+    Exactly ``torch.topk(buf, m, largest=False, sorted=True).values`` (the same values, which is
+    all the densities use), but cheaper for ``m << row length``: one pass takes the minimum of
+    each strided chunk of ``width`` columns (chunk ``q`` = columns ``q + r * n_chunks``), the
+    ``m`` chunks with the smallest minima are found (:func:`_smallest_indices`), and only their
+    ``width * m`` entries are sorted. Exact by the argument in :func:`_smallest_indices`.
+    """
+    b, n = buf.shape
+    if width == 1:
+        return torch.topk(buf, m, dim=1, largest=False, sorted=True).values
+    view = buf.view(b, width, n // width)
+    chunks = _smallest_indices(view.amin(dim=1), m)  # [b, m]
+    cand = torch.gather(view, 2, chunks[:, None, :].expand(b, width, m)).reshape(b, width * m)
+    return torch.topk(cand, m, dim=1, largest=False, sorted=True).values
+
+
+def _knn_smallest(unit: torch.Tensor, bias: torch.Tensor, m: int, mask_self: bool, bs: int, name: str):
+    """Yield ``(start, stop, vals)`` per row block: ``vals`` ``[stop - start, m]`` ascending holds the
+    ``m`` smallest of ``e_ij = bias_j - 2 <unit_i, unit_j>`` over all ``j`` (``j != i`` if
+    ``mask_self``), in the compute dtype. ``unit`` ``[n, d]``, ``bias`` ``[n]``.
+
+    One ``addmm`` per block writes the bias and the product into a reused buffer (no extra pass);
+    columns are padded to a multiple of the chunk width with ``+inf`` (zero rows, bias ``inf``).
+    """
+    n, d = unit.shape
+    width = max(1, min(_CHUNK, n // m))  # n // width >= m chunks, as _smallest_sorted needs
+    n_pad = -(-n // width) * width
+    cols, col_bias = unit, bias
+    if n_pad > n:
+        cols = torch.cat([unit, unit.new_zeros((n_pad - n, d))])
+        col_bias = torch.cat([bias, bias.new_full((n_pad - n,), math.inf)])
+    buf = unit.new_empty((min(bs, n), n_pad))
+    for start in _progress(range(0, n, bs), name):
+        stop = min(n, start + bs)
+        blk = buf[:stop - start]
+        torch.addmm(col_bias.expand(stop - start, n_pad), unit[start:stop], cols.T, beta=1.0, alpha=-2.0, out=blk)
+        if mask_self:
+            rows = torch.arange(stop - start, device=unit.device)
+            blk[rows, rows + start] = math.inf
+        yield start, stop, _smallest_sorted(blk, m, width)
+
+
+def _knn_log_density(x: torch.Tensor, ks: list[int], metric: str, bs: int, name: str) -> dict[int, np.ndarray]:
+    """Density (higher = denser) of each row of ``x`` ``[n, d]``, neighbours among the rows of ``x``.
+
+    One blocked pass with ``max(ks)``; the sorted neighbour distances serve every ``k``.
     """
     n = x.shape[0]
     k_max = max(ks)
     out = {k: np.empty(n, dtype=np.float64) for k in ks}
+    norms = torch.linalg.vector_norm(x, dim=1)
+    unit = x / norms[:, None]
     if metric == "reference":
-        norms = torch.linalg.vector_norm(x, dim=1)
-        unit = x / norms[:, None]
-        # d_ij is a difference of O(norm) terms: below this it is rounding noise, not a distance
+        # d_ij - ||t_i|| = ||t_j|| - 2 cos_ij: the row constant ||t_i|| does not change the
+        # neighbour order, so the block holds ||t_j|| - 2 cos_ij and ||t_i|| is added to the k+1 kept.
+        # d_ij is a difference of O(norm) terms: below d_tol it is rounding noise, not a distance
         # (normalised features give d_ii = 2 - 2 cos_ii ~ 1e-7 in float32 instead of exactly 0).
         d_tol = 16.0 * torch.finfo(x.dtype).eps * (2.0 * float(norms.max()) + 2.0)
-        for start in _progress(range(0, n, bs), name):
-            stop = min(n, start + bs)
-            # d_ij - ||t_i|| = ||t_j|| - 2 cos_ij: the row constant ||t_i|| does not change the
-            # neighbour order, and addmm fuses the ||t_j|| bias into the product (no extra pass).
-            part = torch.addmm(norms[None, :].expand(stop - start, n), unit[start:stop], unit.T, beta=1.0, alpha=-2.0)
-            vals = torch.topk(part, k_max, dim=1, largest=False, sorted=True).values
+        for start, stop, vals in _knn_smallest(unit, norms, k_max + 1, False, bs, name):
             d = vals.to(torch.float64) + norms[start:stop, None].to(torch.float64)
             if not bool((d > d_tol).all()):
                 bad = int(torch.nonzero((d <= d_tol).any(dim=1))[0, 0]) + start
                 raise ValueError(
-                    f"{name}: metric='reference' found a distance d_ij = ||t_i|| + ||t_j|| - 2 cos <= 0 (up to rounding) "
+                    f"{name}: metric='reference' found a distance d_ij = ||t_i|| + ||t_j|| - 2 cos <= 0 "
+                    f"(up to rounding) "
                     f"(row {bad}, min d = {float(d.min()):.3g}); this metric needs raw, un-normalised text "
                     f"features (norms > 1, cached before normalisation). For normalised features use "
                     f"metric='paper'"
                 )
-            logd = torch.log(d)
-            csum = torch.cumsum(logd, dim=1)
-            for k in ks:
-                out[k][start:stop] = (-(csum[:, k - 1] / k)).cpu().numpy()
-    else:  # paper: normalised w, self excluded, Rep = -log sum ||w_i - w_j||^2 = -log sum (2 - 2 cos)
-        unit = x / torch.linalg.vector_norm(x, dim=1, keepdim=True)
-        for start in _progress(range(0, n, bs), name):
-            stop = min(n, start + bs)
-            cos = unit[start:stop] @ unit.T
-            rows = torch.arange(stop - start, device=x.device)
-            cos[rows, rows + start] = -math.inf  # mask self
-            vals = torch.topk(cos, k_max, dim=1, largest=True, sorted=True).values
+            csum = torch.cumsum(torch.log(d), dim=1)
+            for k in ks:  # the k + 1 smallest distances, as the released code's topk(-d, k + 1)
+                out[k][start:stop] = (-(csum[:, k] / (k + 1))).cpu().numpy()
+    else:  # paper: normalised w, self masked; ||w_i - w_j||^2 = 2 - 2 cos_ij
+        two = torch.full_like(norms, 2.0)
+        for start, stop, vals in _knn_smallest(unit, two, k_max, True, bs, name):
             # 2 - 2 cos can round slightly below 0 for near-duplicates: clamp at the true bound 0.
-            sq = (2.0 - 2.0 * vals.to(torch.float64)).clamp_min(0.0)
-            csum = torch.cumsum(sq, dim=1)
+            csum = torch.cumsum(vals.to(torch.float64).clamp_min(0.0), dim=1)
             for k in ks:
                 out[k][start:stop] = (-torch.log(csum[:, k - 1])).cpu().numpy()
     return out
 
 
-def density_scores(cand_emb_raw, is_adj, ks=(100,), metric: str = "reference", *, device=None,
-                   block_size: int | None = None) -> dict[int, np.ndarray]:
+def _check_k(k: Any, n_search: int, what: str) -> int:
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or not 1 <= k < n_search:
+        raise ValueError(f"k={k!r} must be an integer in [1, {n_search - 1}] (fewer than the {n_search} {what})")
+    return int(k)
+
+
+def density_scores(cand_emb_raw, is_adj, ks=(100,), metric: str = "reference", *, neighbours: str = "pool",
+                   device=None, block_size: int | None = None) -> dict[int, np.ndarray]:
     """Per-candidate kNN density for each ``k`` in ``ks``; **higher = denser**.
 
-    The kNN is computed **within each part of speech** (nouns among nouns, adjectives among
-    adjectives), since the two are selected separately and embedded with different prompts.
+    Neighbourhood (``neighbours``):
+
+    - ``"pool"`` (default; the released code): every candidate's neighbours are searched over the
+      **whole pool**, nouns and adjectives together (the released code joins the two lists before
+      the kNN and splits them only for the selection, :func:`select_by_density`).
+    - ``"per_pos"``: nouns among nouns, adjectives among adjectives (not the released rule; kept
+      as an option for ablations).
+
+    Metric:
 
     - ``metric="reference"`` (default; the released code): on the un-normalised features ``t``,
-      ``d_ij = ||t_i|| + ||t_j|| - 2 cos(t_i, t_j)``; the ``k`` smallest ``d_ij`` over all ``j``
-      of the same part of speech, **self included** when it is among them (no masking);
-      density = ``-mean(log d)`` over them. Any needed ``d <= 0`` up to rounding (``d`` within
-      ``16 eps (2 max||t|| + 2)`` of 0; e.g. already-normalised features, where ``d_ii = 0``)
-      raises ``ValueError``: the metric needs raw features with norms > 1.
-    - ``metric="paper"``: on normalised ``w``, ``Rep_i = -log sum_{j in kNN(i), j != i}
-      ||w_i - w_j||^2`` (self masked); density = ``Rep``.
+      ``d_ij = ||t_i|| + ||t_j|| - 2 cos(t_i, t_j)``; the **``k + 1``** smallest ``d_ij`` over all
+      ``j`` of the search set, ``j = i`` included (``d_ii = 2 ||t_i|| - 2``, no masking: ``i`` is
+      among them only when ``d_ii`` is small enough, which is not always so); density =
+      ``-mean(log d)`` over those ``k + 1``. This is the released code's
+      ``torch.topk(-d, k + 1)`` with the same ``k`` (``k = 100`` uses 101 distances). Any needed
+      ``d <= 0`` up to rounding (``d`` within ``16 eps (2 max||t|| + 2)`` of 0; e.g. already
+      normalised features, where ``d_ii = 0``) raises ``ValueError``: the metric needs raw
+      features with norms > 1.
+    - ``metric="paper"`` (the paper's written formula): on normalised ``w``,
+      ``Rep_i = -log sum_{j in kNN(i), j != i} ||w_i - w_j||^2`` over the **``k``** nearest other
+      candidates of the same search set (self masked by index, so exactly ``k`` neighbours,
+      duplicates of ``i`` included); density = ``Rep``.
 
-    Blocks of rows (``block_size``; default ~64M elements per block) are compared with all rows
-    of their part of speech and reduced by ``topk`` at once: memory is ``O(block * n)``.
-    The largest ``k`` is computed once; smaller ones reuse its sorted neighbours.
+    Rows are processed in blocks (``block_size`` rows, default :func:`knn_block_rows`): one
+    matrix product per block against the whole search set, then an exact selection of the
+    smallest values (chunk minima narrow the search; the result equals ``torch.topk``'s values).
+    Memory is ``O(block * n_search)``, never ``M x M``. The largest ``k`` is computed once;
+    smaller ones reuse its sorted neighbours. Arithmetic is float32 (float64 if the input is
+    float64); the per-row means/sums of logs are float64.
 
     Args:
-        cand_emb_raw: ``[M, d]`` raw (un-normalised) text features.
-        is_adj: ``[M]`` bool. ks: iterable of ints, each in ``[1, n_pos - 1]`` for both parts of
-        speech that are non-empty. metric: ``"reference"`` or ``"paper"``.
+        cand_emb_raw: ``[M, d]`` raw (un-normalised) text features, numpy or torch, no zero rows.
+        is_adj: ``[M]`` bool (or 0/1), True for adjectives.
+        ks: an int or an iterable of ints, each in ``[1, M - 1]`` (``neighbours="pool"``) or in
+            ``[1, n_pos - 1]`` for each non-empty part of speech (``"per_pos"``).
+        metric: ``"reference"`` or ``"paper"``. neighbours: ``"pool"`` or ``"per_pos"``.
+        device: ``None`` = the CUDA tensor's device, else the CPU. block_size: rows per block.
 
     Returns:
-        ``{k: [M] float64}``.
+        ``{k: [M] float64}`` (keys are Python ints).
     """
     if metric not in METRICS:
         raise ValueError(f"metric={metric!r} must be one of {list(METRICS)}")
+    if neighbours not in NEIGHBOURS:
+        raise ValueError(f"neighbours={neighbours!r} must be one of {list(NEIGHBOURS)}")
     if isinstance(ks, (int, np.integer)):
         ks = [ks]
     ks = list(ks)
@@ -206,20 +312,20 @@ def density_scores(cand_emb_raw, is_adj, ks=(100,), metric: str = "reference", *
     if bool((norms == 0).any()):
         row = int(torch.nonzero(norms == 0)[0, 0])
         raise ValueError(f"cand_emb_raw row {row} has zero norm; embeddings must be non-zero")
-    is_adj = _array.as_bool_vector(is_adj, "is_adj", cand.shape[0])
-    out = {int(k): np.empty(cand.shape[0], dtype=np.float64) for k in ks}
+    m = cand.shape[0]
+    is_adj = _array.as_bool_vector(is_adj, "is_adj", m)
+    if neighbours == "pool":
+        ks = [_check_k(k, m, "candidates of the pool") for k in ks]
+        return _knn_log_density(cand, ks, metric, knn_block_rows(m, block_size), "cand_emb_raw (pool)")
+    out = {int(k): np.empty(m, dtype=np.float64) for k in ks}
     for flag, pos_name in ((False, "nouns"), (True, "adjectives")):
         rows = np.flatnonzero(is_adj == flag)
         if rows.size == 0:
             continue
-        for k in ks:
-            if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or not 1 <= k < rows.size:
-                raise ValueError(
-                    f"k={k!r} must be an integer in [1, {rows.size - 1}] (fewer than the {rows.size} {pos_name})"
-                )
+        pos_ks = [_check_k(k, rows.size, pos_name) for k in ks]
         x = cand[torch.from_numpy(rows).to(dev)]
-        bs = _block_rows(block_size, rows.size, rows.size)
-        part = _knn_log_density(x, [int(k) for k in ks], metric, bs, f"cand_emb_raw ({pos_name})")
+        part = _knn_log_density(x, pos_ks, metric, knn_block_rows(rows.size, block_size),
+                                f"cand_emb_raw ({pos_name})")
         for k in out:
             out[k][rows] = part[k]
     return out
@@ -228,8 +334,9 @@ def density_scores(cand_emb_raw, is_adj, ks=(100,), metric: str = "reference", *
 def select_by_density(density, is_adj, ratio_noun: float = 0.23, ratio_adj: float = 0.13) -> np.ndarray:
     """The densest ``floor(ratio_noun * n_nouns)`` nouns and ``floor(ratio_adj * n_adj)`` adjectives.
 
-    ``density``: ``[M]`` from :func:`density_scores` (higher = denser). Ties: lower index first.
-    Returns sorted int64 indices.
+    ``density``: ``[M]`` from :func:`density_scores` (higher = denser), numpy or torch. The cut is
+    per part of speech whatever neighbourhood produced the density (the released code splits the
+    pool after the kNN). Ties: lower index first. Returns sorted int64 indices.
     """
     ratio_noun = _array.check_fraction(ratio_noun, "ratio_noun")
     ratio_adj = _array.check_fraction(ratio_adj, "ratio_adj")
@@ -245,19 +352,24 @@ def select_by_density(density, is_adj, ratio_noun: float = 0.23, ratio_adj: floa
 
 
 def density_select(cand_emb_raw, is_adj, k: int = 100, ratio_noun: float = 0.23, ratio_adj: float = 0.13,
-                   metric: str = "reference", *, device=None, block_size: int | None = None) -> np.ndarray:
+                   metric: str = "reference", *, neighbours: str = "pool", device=None,
+                   block_size: int | None = None) -> np.ndarray:
     """DNM's density selection (the paper's Step 1; ID labels are not used).
 
     Keeps the densest ``floor(ratio_noun * n_nouns)`` nouns and ``floor(ratio_adj * n_adj)``
-    adjectives by :func:`density_scores` with this ``k`` and ``metric`` (kNN within each part of
-    speech). ``metric="reference"``: smallest mean log distance on raw features, self included;
-    ``metric="paper"``: highest ``Rep``, self excluded. ``k`` in ``[1, n_pos - 1]``; ratios in
-    ``(0, 1]``. ``device=None``: CPU unless the input is a CUDA tensor.
+    adjectives (ties: lower index) by :func:`density_scores` with this ``k``, ``metric`` and
+    ``neighbours``. Defaults are the released code: neighbours over the whole pool (nouns and
+    adjectives together), ``metric="reference"``: the smallest mean log of the ``k + 1`` smallest
+    raw-feature distances (self not masked; ``k = 100`` uses 101 distances). ``metric="paper"``:
+    the highest ``Rep`` over ``k`` neighbours, self excluded. ``k`` in ``[1, M - 1]`` (or
+    ``[1, n_pos - 1]`` with ``neighbours="per_pos"``); ratios in ``(0, 1]``. ``device=None``: CPU
+    unless the input is a CUDA tensor.
 
     Returns:
         Sorted int64 indices into the candidates.
     """
     _array.check_fraction(ratio_noun, "ratio_noun")
     _array.check_fraction(ratio_adj, "ratio_adj")
-    density = density_scores(cand_emb_raw, is_adj, [k], metric, device=device, block_size=block_size)
+    density = density_scores(cand_emb_raw, is_adj, [k], metric, neighbours=neighbours, device=device,
+                             block_size=block_size)
     return select_by_density(density[int(k)], is_adj, ratio_noun, ratio_adj)

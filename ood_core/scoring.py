@@ -184,6 +184,11 @@ def neglabel(img, id_emb, neg_emb, temperature: float = 0.01, n_groups: int = 10
     ``Q = M // G`` (remainder dropped). Per group
     ``S_g = sum_i e^{s_i/T} / (sum_i e^{s_i/T} + sum_{j in g} e^{n_j/T})``; score = mean_g S_g.
 
+    ``n_groups = 1`` follows the paper's formula: one group holding every negative, i.e. the ID
+    share of one softmax over the ID labels and all negatives. The released NegLabel code differs
+    there: for ``ngroup = 1`` it skips the negatives and returns the plain sum of the ID logits
+    ``sum_i s_i / T`` (``mmcls/models/ood/clip_ood.py``), which is not this score.
+
     Args:
         img ``[N, d]``, id_emb ``[K, d]``, neg_emb ``[M, d]``: embeddings (normalised here).
         temperature: ``T > 0``. n_groups: ``G`` in ``[1, M]``. seed: seeds the grouping.

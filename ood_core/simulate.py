@@ -35,17 +35,20 @@ import functools
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ood_core import corpus as _corpus
-from ood_core import wordnet as _wn
+from ood_core.features import Label
+from ood_core.text import corpus as _corpus
+from ood_core.text import prompts as _prompts
+from ood_core.text import wordnet as _wn
 
 __all__ = ["OOD_SETS", "DTD_CATEGORIES", "SimulationConfig", "SimulatedWorld", "build_world"]
 
 OOD_SETS = ("sim-inaturalist", "sim-sun", "sim-places", "sim-textures")
-ID_SPLIT = "id"
+ID_SET = "sim-imagenet1k"
+ID_SPLIT = "id"  # short name of ID_SET, accepted by image_features / image_labels
 
 # The 47 categories of the Describable Textures Dataset (Cimpoi et al., 2014).
 DTD_CATEGORIES = (
@@ -264,7 +267,7 @@ class SimulatedWorld:
     OOD_SETS = OOD_SETS
 
     def __init__(self, config: SimulationConfig, wordnet_dir: str):
-        from ood_core.imagenet import imagenet_classnames, imagenet_wnids, wnid_to_offset
+        from ood_core.text.imagenet import imagenet_classnames, imagenet_wnids, wnid_to_offset
 
         self.config = config
         self.wordnet_dir = wordnet_dir
@@ -342,68 +345,59 @@ class SimulatedWorld:
         norms = cfg.text_norm_mean + cfg.text_norm_std * np.clip(z, -_NORM_Z_CLIP, _NORM_Z_CLIP)
         return direction * norms[:, None]
 
-    def id_text_features(self, template: str = _corpus.NOUN_TEMPLATE) -> np.ndarray:
-        """[1000, dim] float32 raw features of ``template.format(classname)``, class-index order."""
-        texts = _corpus.prompts(self.id_classnames, template)
-        return self._text(self._concept("n", self.id_offsets), texts).astype(np.float32)
+    def id_labels(self) -> list[Label]:
+        """The 1,000 ID classes as labels (open_clip class name + synset), class-index order."""
+        return [Label(name, "n", int(o)) for name, o in zip(self.id_classnames, self.id_offsets)]
 
-    def _check_corpus(self, corpus: _corpus.Corpus) -> None:
-        for adj, offset, word in zip(corpus.is_adj, corpus.offsets, corpus.words):
-            synsets = self._adjs if adj else self._nouns
-            if int(offset) not in synsets:
-                raise ValueError(f"corpus word {word!r}: offset {int(offset)} is not a synset of "
-                                 f"data.{'adj' if adj else 'noun'} in {self.wordnet_dir}")
-
-    def _corpus_concepts(self, corpus: _corpus.Corpus) -> np.ndarray:
-        self._check_corpus(corpus)
-        concepts = np.empty((len(corpus), self.config.dim))
-        adj = corpus.is_adj
-        concepts[~adj] = self._concept("n", corpus.offsets[~adj])
-        concepts[adj] = self._concept("a", corpus.offsets[adj])
+    def _label_concepts(self, labels: Sequence[Label]) -> np.ndarray:
+        """Unit concepts [n, dim]: the label's synset; a CSP phrase mixes in its suffix noun."""
+        concepts = np.empty((len(labels), self.config.dim))
+        for pos_file in ("n", "a"):
+            rows = [i for i, lb in enumerate(labels) if lb.pos == pos_file]
+            if rows:
+                self._check_offsets(pos_file, [labels[i] for i in rows])
+                concepts[rows] = self._concept(pos_file, [labels[i].offset for i in rows])
+        phrases = [i for i, lb in enumerate(labels) if lb.suffix is not None]
+        if phrases:
+            suffix_offsets = self.csp_suffix_offsets()
+            unknown = sorted({labels[i].suffix for i in phrases} - set(suffix_offsets))
+            if unknown:
+                raise ValueError(f"CSP suffixes {unknown} are not CSP_SUFFIXES {sorted(suffix_offsets)}")
+            w = self.config.csp_suffix_weight
+            suffix = self._concept("n", [suffix_offsets[labels[i].suffix] for i in phrases])
+            concepts[phrases] = _normalise_rows((1.0 - w) * concepts[phrases] + w * suffix)
         return concepts
 
-    def candidate_text_features(self, corpus: _corpus.Corpus, noun_template: str = _corpus.NOUN_TEMPLATE,
-                                adj_template: str = _corpus.ADJ_TEMPLATE) -> np.ndarray:
-        """[len(corpus), dim] float32 raw features, corpus order; nouns with ``noun_template``,
-        adjectives with ``adj_template``. A word's concept is that of the synset that produced it."""
-        noun_texts = _corpus.prompts(corpus.words, noun_template)
-        adj_texts = _corpus.prompts(corpus.words, adj_template)
-        texts = [a if is_adj else n for n, a, is_adj in zip(noun_texts, adj_texts, corpus.is_adj)]
-        return self._text(self._corpus_concepts(corpus), texts).astype(np.float32)
+    def _check_offsets(self, pos_file: str, labels: Sequence[Label]) -> None:
+        synsets = self._nouns if pos_file == "n" else self._adjs
+        for lb in labels:
+            if int(lb.offset) not in synsets:
+                raise ValueError(f"label {lb.text!r}: offset {lb.offset} is not a synset of "
+                                 f"data.{'noun' if pos_file == 'n' else 'adj'} in {self.wordnet_dir}; the "
+                                 "simulated world encodes only WordNet 3.0 synsets")
+
+    def encode_labels(self, labels: Sequence[Label], template: str) -> np.ndarray:
+        """[len(labels), dim] float32 raw features of ``template.format(label.text)``.
+
+        A label's concept is its synset's (``pos``, ``offset``); a CSP phrase (``suffix`` set)
+        has ``normalise((1 - w) v(adjective) + w v(suffix noun))`` with ``w = csp_suffix_weight``.
+        Each prompt string seeds its own noise, so a feature does not depend on the batch.
+        """
+        texts = _prompts.prompts([lb.text for lb in labels], template)
+        return self._text(self._label_concepts(labels), texts).astype(np.float32)
 
     def csp_suffix_offsets(self) -> dict[str, int]:
         """CSP suffix word -> its most frequent noun sense (data.noun offset) from ``index.noun``."""
         index = _wn.read_index("n", self.wordnet_dir)
-        return {w: index[w][0] for w in _corpus.CSP_SUFFIXES}
-
-    def csp_adjective_features(self, corpus: _corpus.Corpus, seed: int = 0) -> np.ndarray:
-        """[corpus.n_adj, dim] float32: CSP's feature of each adjective, corpus order.
-
-        Phrase = ``csp_adjective_phrases(adjectives, seed)``; its concept is
-        ``normalise((1 - w) v(adjective) + w v(suffix noun))`` with ``w = csp_suffix_weight``; the
-        feature is the mean of the raw features of the phrase in each of ``CSP_TEMPLATES``.
-        """
-        adj = np.flatnonzero(corpus.is_adj)
-        words = [corpus.words[i] for i in adj]
-        phrases = _corpus.csp_adjective_phrases(words, seed)
-        suffix_offsets = self.csp_suffix_offsets()
-        suffix_concepts = self._concept("n", [suffix_offsets[p[len(w) + 1:]] for p, w in zip(phrases, words)])
-        self._check_corpus(_corpus.Corpus([corpus.words[i] for i in adj], corpus.is_adj[adj],
-                                          [corpus.lexnames[i] for i in adj], corpus.offsets[adj]))
-        w = self.config.csp_suffix_weight
-        concepts = _normalise_rows((1.0 - w) * self._concept("a", corpus.offsets[adj]) + w * suffix_concepts)
-        total = np.zeros((len(adj), self.config.dim))
-        for template in _corpus.CSP_TEMPLATES:
-            total += self._text(concepts, _corpus.prompts(phrases, template))
-        return (total / len(_corpus.CSP_TEMPLATES)).astype(np.float32)
+        return {w: index[w][0] for w in _prompts.CSP_SUFFIXES}
 
     # --- images -----------------------------------------------------------------------------------
     def _split_classes(self, split: str) -> tuple[list[tuple[str, int]], int]:
-        if split == ID_SPLIT:
+        if split in (ID_SPLIT, ID_SET):
             return [("n", int(o)) for o in self.id_offsets], self.config.images_per_id_class
         if split in self.ood_synsets:
             return [(p, o) for p, o, _ in self.ood_synsets[split]], self.config.images_per_ood_class
-        raise ValueError(f"split={split!r} is unknown; valid: {[ID_SPLIT, *OOD_SETS]}")
+        raise ValueError(f"split={split!r} is unknown; valid: {[ID_SET, *OOD_SETS]}")
 
     def image_labels(self, split: str) -> np.ndarray:
         """[n] int64 class index of each image of ``split`` (ID: ImageNet class index; OOD: index into
@@ -448,14 +442,12 @@ class SimulatedWorld:
         encoder sees strings, not senses). Everything else, ancestors of ID classes included, is a
         true negative.
         """
-        self._check_corpus(corpus)
+        labels = [Label(w, 'a' if a else 'n', int(o)) for w, a, o in zip(corpus.words, corpus.is_adj, corpus.offsets)]
+        for pos_file in ('n', 'a'):
+            self._check_offsets(pos_file, [lb for lb in labels if lb.pos == pos_file])
         names = self.id_names()
         return np.array([(not adj and int(o) in self._id_descendants) or w in names
                          for w, adj, o in zip(corpus.words, corpus.is_adj, corpus.offsets)], dtype=bool)
-
-    def id_closure(self) -> set[int]:
-        """data.noun offsets of the ID classes, their ancestors and their descendants."""
-        return set(self._id_closure)
 
     # --- statistics -------------------------------------------------------------------------------
     def statistics(self) -> dict[str, float]:
@@ -468,7 +460,7 @@ class SimulatedWorld:
         ood_max_cosine_<set> / id_max_cosine : mean over images of the max cosine to the ID texts.
         text_norm_mean / text_norm_std, image_norm_mean : raw norms (ID texts, ID images).
         """
-        text_raw = self.id_text_features().astype(np.float64)
+        text_raw = self.encode_labels(self.id_labels(), _prompts.NOUN_TEMPLATE).astype(np.float64)
         img_raw = self.image_features(ID_SPLIT).astype(np.float64)
         text = _normalise_rows(text_raw)
         img = _normalise_rows(img_raw)

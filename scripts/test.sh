@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The project's test command: unit tests, papermill smoke tests of every notebook,
-# then DVC's own checks of dvc.yaml (dry run and DAG).
+# The project's test command: ruff (pyflakes, import order) over the code, tests and notebooks,
+# unit tests, papermill smoke tests of every notebook, then DVC's own checks of dvc.yaml.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
 export PATH="$PWD/.venv/bin:$PATH" HF_HUB_OFFLINE=1
 
+echo "[test] ruff check ood_core ood_study tests benchmarks notebooks"
+ruff check ood_core ood_study tests benchmarks notebooks || exit 1
 python -m pytest "$@"
 rc=$?
 if [ "$rc" = 5 ]; then

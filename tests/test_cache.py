@@ -1,4 +1,4 @@
-"""ood_core.cache: keys, atomic feature files, cache hits/misses/invalidation."""
+"""ood_core.features.cache / files / clip: keys, atomic feature files, cache hits/misses/invalidation."""
 
 import hashlib
 import json
@@ -8,15 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ood_core import cache as cache_mod
-from ood_core.cache import (
-    EmbeddingCache,
-    cached_image_features,
-    cached_text_features,
-    fingerprint_files,
-    read_features,
-    write_features,
-)
+from ood_core.features import files as cache_mod
+from ood_core.features.cache import EmbeddingCache, fingerprint_files
+from ood_core.features.clip import cached_image_features, cached_text_features
+from ood_core.features.files import read_features, write_features
 
 
 class CountingTextEncoder:
@@ -174,7 +169,7 @@ def test_fingerprint_files_covers_paths_and_sizes_not_root_or_order(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_encoder(tmp_path_factory):
     pytest.importorskip("open_clip")
-    from ood_core import encoders
+    from ood_core.features import encoders
 
     config = {
         "embed_dim": 8,
@@ -186,7 +181,7 @@ def tiny_encoder(tmp_path_factory):
 
 
 def _sun_layout(root, n=4):
-    from ood_core.datasets import get_dataset
+    from ood_core.features.datasets import get_dataset
 
     folder = root / "SUN" / "images"
     folder.mkdir(parents=True)
@@ -219,7 +214,7 @@ def test_cached_image_features_hit_miss_and_invalidation(tiny_encoder, tmp_path,
 
 
 def test_cached_image_features_skip_unreadable_records_paths(tiny_encoder, tmp_path):
-    from ood_core.datasets import UnreadableImageError
+    from ood_core.features.datasets import UnreadableImageError
 
     dataset, folder = _sun_layout(tmp_path / "data")
     (folder / "sun_2.jpg").write_bytes(b"corrupt")
@@ -236,7 +231,7 @@ def test_cached_image_features_skip_unreadable_records_paths(tiny_encoder, tmp_p
 
 
 def test_pipeline_outputs_without_time_are_byte_identical(tmp_path):
-    from ood_core.cache import write_features
+    from ood_core.features.files import write_features
 
     features = np.arange(12, dtype=np.float32).reshape(3, 4)
     a = write_features(tmp_path / "a" / "x.npy", features, {"k": 1}, record_time=False)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ood_core import corpus as C
-from ood_core import wordnet as wn
+from ood_core import corpus as C  # the stable public path (re-exports ood_core.text.*)
+from ood_core.text import wordnet as wn
 
 try:
     WN_DIR = wn.resolve_wordnet_dir()

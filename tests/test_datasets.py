@@ -1,4 +1,4 @@
-"""ood_core.datasets: layouts, check() reports, class names, lazy loading, on generated folders."""
+"""ood_core.features.datasets: layouts, check() reports, class names, lazy loading, on generated folders."""
 
 import dataclasses
 import io
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ood_core import datasets
-from ood_core.imagenet import imagenet_classnames, imagenet_wnids, subset_wnids
+from ood_core.features import datasets
+from ood_core.text.imagenet import imagenet_classnames, imagenet_wnids, subset_wnids
 
 _JPEG = io.BytesIO()
 Image.new("RGB", (8, 6), (10, 200, 30)).save(_JPEG, format="JPEG")

@@ -1,7 +1,13 @@
-"""ood_core.encoders with a tiny random-weight open_clip model (no pretrained weights needed)."""
+"""ood_core.features.encoders with a tiny random-weight open_clip model (no pretrained weights needed)."""
 
 import hashlib
+import os
+import shlex
+import socket
+import socketserver
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,9 +15,10 @@ import torch
 from PIL import Image
 
 open_clip = pytest.importorskip("open_clip")
+hf_constants = pytest.importorskip("huggingface_hub.constants")
 
-from ood_core import encoders  # noqa: E402
-from ood_core.datasets import ImageFiles, UnreadableImageError  # noqa: E402
+from ood_core.features import encoders
+from ood_core.features.datasets import ImageFiles, UnreadableImageError
 
 TINY = "ood-test-tiny-enc"
 TINY_CONFIG = {
@@ -149,72 +156,249 @@ def test_unreadable_image_raises_naming_file_or_is_skipped(encoder, tmp_path):
     assert rows.tolist() == [0, 2] and feats.shape == (2, 16)
 
 
-def test_weights_file_local_dir_and_hub_cache_are_loaded_and_hashed(encoder, tmp_path):
-    weights = tmp_path / "tiny.pt"
-    torch.save(encoder.model.state_dict(), weights)
+# --------------------------------------------------------------------------------------------
+# Weight lookup
+# --------------------------------------------------------------------------------------------
+
+OPENAI_REPO = "timm/vit_base_patch16_clip_224.openai"  # open_clip's hf_hub entry for ViT-B-16 "openai"
+
+
+@pytest.fixture
+def network_calls(monkeypatch):
+    """Records (and refuses) every name lookup and socket connect made during the test."""
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(args)
+        raise OSError("network access refused by the test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    return calls
+
+
+@pytest.fixture
+def hub_online(monkeypatch):
+    """huggingface_hub not in offline mode (the test command sets HF_HUB_OFFLINE=1)."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+
+
+@pytest.fixture
+def tiny_weights(encoder, tmp_path):
+    path = tmp_path / "tiny.pt"
+    torch.save(encoder.model.state_dict(), path)
+    return path
+
+
+def _put_in_hub_cache(cache: Path, repo_id: str, filename: str, payload: bytes, commit: str = "0123abcd") -> Path:
+    """Lay a file out as huggingface_hub's cache does: blob, snapshot symlink, refs/main."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    blob = repo / "blobs" / hashlib.sha256(payload).hexdigest()
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    blob.write_bytes(payload)
+    link = repo / "snapshots" / commit / filename
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(os.path.relpath(blob, link.parent))
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    return link
+
+
+def test_local_weights_file_and_local_dir_load_and_hash(encoder, tiny_weights, tmp_path, network_calls):
     reference = encoder.encode_text(TEXTS)
-    from_file = encoders.load_encoder(TINY, pretrained=str(weights), device="cpu", random_init_seed=7)
+    from_file = encoders.load_encoder(TINY, pretrained=str(tiny_weights), device="cpu", random_init_seed=7)
     np.testing.assert_allclose(from_file.encode_text(TEXTS), reference, rtol=1e-5, atol=1e-6)
-    assert from_file.cache_fields()["weights"] == "sha256:" + hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert from_file.cache_fields()["weights"] == "sha256:" + hashlib.sha256(tiny_weights.read_bytes()).hexdigest()
 
     folder = tmp_path / "dir"
     folder.mkdir()
-    (folder / "model.pt").write_bytes(weights.read_bytes())
+    (folder / "model.pt").write_bytes(tiny_weights.read_bytes())
     from_dir = encoders.load_encoder(TINY, pretrained=f"local-dir:{folder}", device="cpu", random_init_seed=7)
     np.testing.assert_allclose(from_dir.encode_text(TEXTS), reference, rtol=1e-5, atol=1e-6)
+    assert from_dir.cache_fields()["weights"] == from_file.cache_fields()["weights"]
+    assert network_calls == []
 
-    # A Hugging Face cache laid out as huggingface_hub does it, with no network access.
-    from safetensors.torch import save_file
 
-    snapshot = tmp_path / "hf" / "models--someone--tiny" / "snapshots" / "abc123"
-    snapshot.mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in encoder.model.state_dict().items()},
-              str(snapshot / "open_clip_model.safetensors"))
-    (tmp_path / "hf" / "models--someone--tiny" / "refs").mkdir()
-    (tmp_path / "hf" / "models--someone--tiny" / "refs" / "main").write_text("abc123")
-    from_hub = encoders.load_encoder(TINY, pretrained="hf-hub:someone/tiny", device="cpu",
-                                     cache_dir=tmp_path / "hf", allow_download=False, random_init_seed=7)
+@pytest.mark.parametrize("filename", ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"])
+def test_hf_hub_repo_in_a_temp_hf_cache_is_found_without_network(
+    encoder, tiny_weights, tmp_path, monkeypatch, network_calls, hub_online, filename
+):
+    # Downloads allowed and HF_HUB_OFFLINE unset: a cache hit must still not touch the network.
+    reference = encoder.encode_text(TEXTS)
+    if filename.endswith(".safetensors"):
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in encoder.model.state_dict().items()}, str(tmp_path / "w"))
+        payload = (tmp_path / "w").read_bytes()
+    else:
+        payload = tiny_weights.read_bytes()
+    cache = tmp_path / "hf"
+    link = _put_in_hub_cache(cache, "someone/tiny", filename, payload)
+    from huggingface_hub import try_to_load_from_cache
+
+    assert try_to_load_from_cache("someone/tiny", filename, cache_dir=cache) == str(link)  # a valid layout
+
+    from_hub = encoders.load_encoder(TINY, pretrained="hf-hub:someone/tiny", device="cpu", cache_dir=cache,
+                                     random_init_seed=7)
     np.testing.assert_allclose(from_hub.encode_text(TEXTS), reference, rtol=1e-5, atol=1e-6)
+    assert from_hub.cache_fields()["weights"] == "sha256:" + hashlib.sha256(payload).hexdigest()
+
+    # Without cache_dir the default cache (huggingface_hub.constants.HF_HUB_CACHE, i.e. $HF_HUB_CACHE) is searched.
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
+    default = encoders.load_encoder(TINY, pretrained="hf-hub:someone/tiny", device="cpu", random_init_seed=7)
+    np.testing.assert_allclose(default.encode_text(TEXTS), reference, rtol=1e-5, atol=1e-6)
+    assert network_calls == []
 
 
-def test_missing_weights_offline_fail_fast_with_instructions(tmp_path, monkeypatch):
-    # the probe's answer, not the environment's HF_HUB_OFFLINE (the test command sets it), is tested here
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(encoders, "_hub_reachable", lambda *a, **k: False)
-    start = time.monotonic()
-    with pytest.raises(encoders.WeightsNotAvailableError) as info:
-        encoders.load_encoder("ViT-B-16-quickgelu", "openai", device="cpu", cache_dir=tmp_path)
-    assert time.monotonic() - start < 10
-    message = str(info.value)
-    for needle in ("ViT-B-16-quickgelu", "'openai'", str(tmp_path), "timm/vit_base_patch16_clip_224.openai",
-                   "ViT-B-16.pt", "huggingface-cli download", "connected machine", "did not answer"):
-        assert needle in message, needle
+def test_tag_weights_in_a_temp_hf_cache_go_to_open_clip_without_network(tmp_path, monkeypatch, network_calls,
+                                                                        hub_online):
+    # Building ViT-B-16 for real is too slow for a unit test: open_clip.create_model is replaced by a
+    # tiny model, and what matters is the file load_encoder hands it.
+    handed = []
+    real_create_model = open_clip.create_model
+
+    def create_model(name, pretrained=None, **kwargs):
+        handed.append((name, pretrained))
+        return real_create_model(TINY, pretrained=None, **kwargs)
+
+    monkeypatch.setattr(open_clip, "create_model", create_model)
+    cache = tmp_path / "hf"
+    bin_file = _put_in_hub_cache(cache, OPENAI_REPO, "open_clip_pytorch_model.bin", b"bin weights")
+    enc = encoders.load_encoder("ViT-B-16-quickgelu", "openai", device="cpu", cache_dir=cache)
+    assert handed == [("ViT-B-16-quickgelu", str(bin_file))]
+    fields = enc.cache_fields()
+    assert fields["weights"] == "open_clip:ViT-B-16-quickgelu:openai" and fields["quick_gelu"] is True
+
+    # Like open_clip, the safetensors file is preferred when both are there.
+    safe_file = _put_in_hub_cache(cache, OPENAI_REPO, "open_clip_model.safetensors", b"safe weights")
+    encoders.load_backbone("ViT-B-16", device="cpu", cache_dir=cache)
+    assert handed[-1] == ("ViT-B-16-quickgelu", str(safe_file))
+    assert network_calls == []
 
 
-@pytest.mark.parametrize("how", ["allow_download", "HF_HUB_OFFLINE"])
-def test_downloads_disabled_never_probe_the_network(tmp_path, monkeypatch, how):
-    def no_network(*args, **kwargs):
-        raise AssertionError("the network must not be touched")
+def _check_instructions(message: str, cache) -> None:
+    """The message names what and where, and gives commands that fetch it into ``cache``."""
+    for needle in (
+        "model='ViT-B-16-quickgelu'", "pretrained='openai'",
+        f"Hub repo '{OPENAI_REPO}'", "'open_clip_model.safetensors'", "'open_clip_pytorch_model.bin'",
+        f"Hugging Face cache folder {cache}",
+        f"hf download {OPENAI_REPO} open_clip_model.safetensors --cache-dir {cache}",
+        "huggingface-cli download",
+        f"cache_dir='{cache}'", "HF_HUB_CACHE=", "pretrained='/path/to/ViT-B-16.pt'",
+        "wget -O ViT-B-16.pt https://openaipublic.azureedge.net/clip/models/",
+    ):
+        assert needle in message, (needle, message)
+    # The python one-liner is a valid command that downloads into the same folder.
+    line = next(line for line in message.splitlines() if line.strip().startswith("python -c"))
+    argv = shlex.split(line)
+    assert argv[:2] == ["python", "-c"]
+    compile(argv[2], "<fetch command>", "exec")
+    assert "open_clip.download_pretrained(open_clip.get_pretrained_cfg(" in argv[2] and f'"{cache}"' in argv[2]
 
-    monkeypatch.setattr(encoders, "_hub_reachable", no_network)
-    kwargs = {}
+
+@pytest.fixture
+def dropped_packets(monkeypatch):
+    """A network that drops packets: name lookups and connects hang (until the test ends)."""
+    release, calls = threading.Event(), []
+
+    def hang(*args, **kwargs):
+        calls.append(args)
+        release.wait(60)
+        raise OSError("timed out")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hang)
+    monkeypatch.setattr(socket.socket, "connect", hang)
+    yield calls
+    release.set()
+
+
+@pytest.mark.parametrize("how", ["HF_HUB_OFFLINE", "hub unreachable", "allow_download=False"])
+def test_missing_weights_fail_fast_with_instructions(tmp_path, monkeypatch, hub_online, dropped_packets, how):
+    kwargs = {"allow_download": False} if how == "allow_download=False" else {}
     if how == "HF_HUB_OFFLINE":
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    else:
-        kwargs["allow_download"] = False
+    # The real probe (3 s) runs against the hanging network; nothing else may touch it.
     start = time.monotonic()
-    with pytest.raises(encoders.WeightsNotAvailableError, match="RN50-quickgelu"):
-        encoders.load_encoder("RN50-quickgelu", "openai", device="cpu", cache_dir=tmp_path, **kwargs)
-    with pytest.raises(encoders.WeightsNotAvailableError, match="hf-hub:nobody/nothing"):
-        encoders.load_encoder(TINY, "hf-hub:nobody/nothing", device="cpu", cache_dir=tmp_path, **kwargs)
+    with pytest.raises(encoders.WeightsNotAvailableError) as info:
+        encoders.load_encoder("ViT-B-16-quickgelu", "openai", device="cpu", cache_dir=tmp_path, **kwargs)
     assert time.monotonic() - start < 10
+    assert isinstance(info.value, FileNotFoundError)
+    _check_instructions(str(info.value), tmp_path)
+    reason = {"HF_HUB_OFFLINE": "HF_HUB_OFFLINE is set",
+              "hub unreachable": "https://huggingface.co did not answer within 3 s",
+              "allow_download=False": "downloads are disabled (allow_download=False)"}[how]
+    assert reason in str(info.value)
+    if how == "hub unreachable":
+        assert dropped_packets, "the probe tried the network"
+    else:
+        assert dropped_packets == [], "no probe when downloads are off"
+
+    monkeypatch.setattr(encoders, "_PROBE_TIMEOUT_S", 0.5)  # the same for the other entry points, faster
+    start = time.monotonic()
+    with pytest.raises(encoders.WeightsNotAvailableError) as info:
+        encoders.load_backbone("RN50", device="cpu", cache_dir=tmp_path, **kwargs)
+    assert "model='RN50-quickgelu'" in str(info.value) and "'timm/resnet50_clip.openai'" in str(info.value)
+    with pytest.raises(encoders.WeightsNotAvailableError) as info:
+        encoders.load_encoder(TINY, "hf-hub:nobody/nothing", device="cpu", cache_dir=tmp_path, **kwargs)
+    message = str(info.value)
+    assert "pretrained='hf-hub:nobody/nothing'" in message and "Hub repo 'nobody/nothing'" in message
+    assert f"hf download nobody/nothing open_clip_model.safetensors --cache-dir {tmp_path}" in message
+    assert time.monotonic() - start < 10
+
+
+def test_network_probe_is_bounded_and_sees_a_listening_endpoint(monkeypatch):
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    with socketserver.TCPServer(("127.0.0.1", 0), socketserver.BaseRequestHandler) as server:
+        monkeypatch.setattr(hf_constants, "ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+        assert encoders._hub_reachable(timeout=2.0) is True
+    assert encoders._hub_reachable(timeout=2.0) is False  # nothing listens there any more
+
+    release = threading.Event()
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: release.wait(60) and [])  # DNS that hangs
+    monkeypatch.setattr(hf_constants, "ENDPOINT", "https://huggingface.co")
+    try:
+        start = time.monotonic()
+        assert encoders._hub_reachable(timeout=0.5) is False
+        assert time.monotonic() - start < 2
+    finally:
+        release.set()
+
+
+def test_reachable_hub_delegates_to_open_clip_download(encoder, tiny_weights, tmp_path, monkeypatch, hub_online):
+    monkeypatch.setattr(encoders, "_hub_reachable", lambda *a, **k: True)
+    asked = []
+
+    def download_pretrained(cfg, prefer_hf_hub=True, cache_dir=None):
+        asked.append((dict(cfg), cache_dir))
+        return str(tiny_weights)
+
+    monkeypatch.setattr(open_clip, "download_pretrained", download_pretrained)
+    enc = encoders.load_encoder(TINY, "hf-hub:someone/tiny", device="cpu", cache_dir=tmp_path / "hf")
+    assert asked == [({"hf_hub": "someone/tiny/"}, str(tmp_path / "hf"))]
+    np.testing.assert_allclose(enc.encode_text(TEXTS), encoder.encode_text(TEXTS), rtol=1e-5, atol=1e-6)
+
+    def failing(cfg, prefer_hf_hub=True, cache_dir=None):
+        raise OSError("connection reset")
+
+    monkeypatch.setattr(open_clip, "download_pretrained", failing)
+    with pytest.raises(encoders.WeightsNotAvailableError, match=r"the download failed \(OSError: connection reset\)"):
+        encoders.load_encoder("ViT-B-16-quickgelu", "openai", device="cpu", cache_dir=tmp_path / "hf")
 
 
 def test_bad_names_list_the_valid_ones(tmp_path):
-    with pytest.raises(ValueError, match=r"not an open_clip architecture.*ViT-B-16-quickgelu.*All valid names"):
+    with pytest.raises(ValueError, match=r"not an open_clip architecture.*ViT-B-16-quickgelu.*All valid names") as info:
         encoders.load_encoder("ViT-B-16-quikgelu", None)
-    with pytest.raises(ValueError, match=r"Valid tags for 'ViT-B-16-quickgelu'.*openai"):
-        encoders.load_encoder("ViT-B-16-quickgelu", "not-a-tag", allow_download=False)
+    message = str(info.value)
+    assert message.index("Did you mean ['ViT-B-16-quickgelu'") < message.index("All valid names")  # close first
+    assert all(name in message for name in open_clip.list_models())
+    with pytest.raises(ValueError, match=r"Did you mean \['openai'\].*Valid tags for 'ViT-B-16-quickgelu'.*openai"):
+        encoders.load_encoder("ViT-B-16-quickgelu", "opanai", allow_download=False)
+    with pytest.raises(ValueError, match=r"names no repo"):
+        encoders.load_encoder(TINY, "hf-hub:", allow_download=False)
     with pytest.raises(ValueError, match=r"precision='fp8'.*'fp16', 'amp', 'fp32'"):
         encoders.load_encoder(TINY, None, precision="fp8")
     with pytest.raises(ValueError, match=r"preprocess='clip'.*'paper', 'openclip'"):

@@ -5,10 +5,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ood_core import experiments as ex
-from ood_core import study as st
-from ood_core.corpus import Corpus
-from ood_core.pipeline import load_params
+from ood_core import methods
+from ood_core.features import TextFeatures
+from ood_core.methods import dnm, neglabel
+from ood_core.text.corpus import Corpus
+from ood_study import experiments as ex
+from ood_study import study as st
+from ood_study.layout import Layout
+from ood_study.method_params import mining_params, scoring_params
+from ood_study.params import load_params
 
 PARAMS = load_params(Path(__file__).resolve().parent.parent / "params.yaml")
 
@@ -27,30 +32,37 @@ def _synthetic_study(n_nouns=60, n_adj=20, k_id=8, d=16, seed=0):
                     offsets=np.arange(n_nouns + n_adj, dtype=np.int64))
     id_like = np.zeros(n_nouns + n_adj, dtype=bool)
     id_like[:6] = True
-    paths = st.StudyPaths(Path("."), "synthetic", "ViT-B-16")
-    return st.Study(paths, corpus, id_text.astype(np.float32), cand.astype(np.float32),
-                    csp_adj.astype(np.float32), {"id": id_img.astype(np.float32), "ood": ood_img.astype(np.float32)},
-                    "id", ["ood"], id_like)
+    texts = TextFeatures(id_text.astype(np.float32), cand.astype(np.float32), csp_adj.astype(np.float32), is_adj)
+    images = {"id": id_img.astype(np.float32), "ood": ood_img.astype(np.float32)}
+    return st.Study(Layout(Path(".")), "synthetic", "ViT-B-16", corpus, texts, images, "id", ["ood"], id_like)
 
 
-def test_method_params_resolves_per_backbone_entries():
-    mp = st.method_params(PARAMS, "dnm", "ViT-B-32")
-    assert mp["scoring"]["tau"] == 0.88 and "tau_per_backbone" not in mp["scoring"]
-    assert mp["mining"]["k"] == 10 and mp["mining"]["metric"] == "reference"
-    assert st.method_params(PARAMS, "mcm", "ViT-B-16") == {"mining": None, "scoring": {"temperature": 1.0}}
-    assert st.method_params(PARAMS, "csp", "RN50")["mining"]["max_id_sim"] == 0.95
-    with pytest.raises(ValueError, match="no entry for backbone='ViT-H-14'"):
-        st.method_params(PARAMS, "dnm", "ViT-H-14")
+def test_method_params_resolve_per_backbone_overrides():
+    assert scoring_params(PARAMS, "dnm", "ViT-B-32").tau == 0.88
+    assert scoring_params(PARAMS, "dnm", "ViT-B-16").tau == 0.5
+    mp = mining_params(PARAMS, "dnm", "ViT-B-32")
+    assert (mp.k, mp.ratio_noun, mp.ratio_adj, mp.metric) == (10, 0.25, 0.13, "reference")
+    l336 = mining_params(PARAMS, "dnm", "ViT-L-14-336")
+    assert (l336.k, l336.ratio_noun, l336.ratio_adj) == (100, 0.25, 0.08)
+    assert mining_params(PARAMS, "mcm", "ViT-B-16") is None
+    assert scoring_params(PARAMS, "mcm", "ViT-B-16").temperature == 1.0
+    assert mining_params(PARAMS, "csp", "RN50").max_id_sim == 0.95
     with pytest.raises(ValueError, match="valid methods"):
-        st.method_params(PARAMS, "knn", "ViT-B-16")
+        scoring_params(PARAMS, "knn", "ViT-B-16")
+
+
+def test_params_by_method_selects_methods_by_parameter():
+    by_t = ex.params_by_method(PARAMS, "ViT-B-16", "temperature")
+    assert list(by_t) == [m for m in PARAMS.methods if m != "maxlogit"]
+    assert list(ex.params_by_method(PARAMS, "ViT-B-16", "n_groups")) == ["neglabel", "csp", "dnm"]
 
 
 def test_csp_pool_swaps_only_adjective_rows():
     s = _synthetic_study()
-    pool = st.candidate_pool(s, "csp")
-    np.testing.assert_array_equal(pool[:60], s.cand_text[:60])
-    np.testing.assert_array_equal(pool[60:], s.csp_adj_text)
-    assert st.candidate_pool(s, "neglabel") is s.cand_text
+    pool = methods.get("csp").candidate_pool(s.texts)
+    np.testing.assert_array_equal(pool[:60], s.texts.candidates[:60])
+    np.testing.assert_array_equal(pool[60:], s.texts.csp_adjectives)
+    assert methods.get("neglabel").candidate_pool(s.texts) is s.texts.candidates
 
 
 def test_subsample_keeps_fraction_per_part_of_speech_and_aligns_csp_rows():
@@ -58,10 +70,10 @@ def test_subsample_keeps_fraction_per_part_of_speech_and_aligns_csp_rows():
     sub, kept = ex.subsample_corpus(s, 0.5, seed=3)
     assert sub.corpus.is_adj.sum() == 10 and (~sub.corpus.is_adj).sum() == 30
     assert [s.corpus.words[i] for i in kept] == sub.corpus.words
-    np.testing.assert_array_equal(sub.cand_text, s.cand_text[kept])
+    np.testing.assert_array_equal(sub.texts.candidates, s.texts.candidates[kept])
     # adjective "adjN" is corpus row 60 + N and CSP row N
     adj_numbers = [int(w[3:]) for w in sub.corpus.words if w.startswith("adj")]
-    np.testing.assert_array_equal(sub.csp_adj_text, s.csp_adj_text[adj_numbers])
+    np.testing.assert_array_equal(sub.texts.csp_adjectives, s.texts.csp_adjectives[adj_numbers])
     np.testing.assert_array_equal(sub.id_like, s.id_like[kept])
     assert np.array_equal(ex.subsample_corpus(s, 0.5, seed=3)[1], kept)  # seeded
     with pytest.raises(ValueError, match="fraction=0"):
@@ -71,19 +83,18 @@ def test_subsample_keeps_fraction_per_part_of_speech_and_aligns_csp_rows():
 def test_tau_zero_matches_neglabel_on_the_same_negatives():
     s = _synthetic_study()
     neg = np.arange(0, 80, 2)
-    base = {"temperature": 0.01, "n_groups": 4, "seed": 0}
-    sweep = ex.tau_sweep(s, neg, {**base, "sigma": 0.0, "n_pos_samples": 1, "tau": 0.5}, [0.0, 0.3])
-    neglabel = ex.evaluate_method(s, "neglabel", neg, base)
+    sweep = ex.tau_sweep(s, neg, dnm.ScoringParams(n_groups=4, tau=0.5), [0.0, 0.3])
+    neglabel_metrics = ex.evaluate_method(s, "neglabel", neg, neglabel.ScoringParams(n_groups=4))
     row = sweep[(sweep.value == 0.0) & (sweep.ood_set == "ood")].iloc[0]
-    assert row.auroc == pytest.approx(100 * neglabel["ood"]["auroc"])
-    assert row.fpr95 == pytest.approx(100 * neglabel["ood"]["fpr95"])
+    assert row.auroc == pytest.approx(100 * neglabel_metrics["ood"]["auroc"])
+    assert row.fpr95 == pytest.approx(100 * neglabel_metrics["ood"]["fpr95"])
     assert set(sweep.ood_set) == {"ood", "average"} and sweep.valid.all()
 
 
 def test_rejected_setting_is_a_row_not_a_crash():
     s = _synthetic_study()
     neg = np.arange(80)
-    params = {"dnm": {"temperature": 0.01, "seed": 0, "sigma": 0.0, "n_pos_samples": 1, "tau": 0.5}}
+    params = {"dnm": dnm.ScoringParams(tau=0.5)}
     # K = 8 ID labels: Q * 0.5 < 0.5 * 8 needs Q < 8, i.e. G > 10 of 80 negatives
     sweep = ex.groups_sweep(s, {"dnm": neg}, params, [1, 20])
     bad = sweep[sweep.value == 1]

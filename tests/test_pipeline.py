@@ -1,4 +1,4 @@
-"""The pipeline end to end on a tiny simulated study, and every notebook executed by papermill."""
+"""The stages end to end on a tiny simulated study, and every notebook executed by papermill."""
 
 import json
 import math
@@ -7,60 +7,77 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ood_core import pipeline
-from ood_core.study import METHODS
+from ood_core import methods
+from ood_study.layout import Layout
+from ood_study.notebook import NOTEBOOKS
+from ood_study.params import load_params
+from ood_study.stages import notebook as nb_stage
+from ood_study.stages import report as report_stage
+from ood_study.stages import score as score_stage
 
 STUDY = "simulated-ViT-B-16"
+SETS = {"sim-inaturalist", "sim-sun", "sim-places", "sim-textures", "average"}
 
 
 def test_stages_write_every_output_with_simulated_in_its_path(tiny_project):
-    for method in METHODS:
-        metrics = json.loads((tiny_project / "metrics" / STUDY / f"{method}.json").read_text())
+    layout = Layout(tiny_project)
+    params = load_params(tiny_project / "params.yaml")
+    assert set(params.methods) == set(methods.names())
+    for method in params.methods:
+        metrics = json.loads(layout.metrics(STUDY, method).read_text())
         for key in ("FPR95", "AUROC"):
             values = metrics[key]
-            assert set(values) == {"sim-inaturalist", "sim-sun", "sim-places", "sim-textures", "average"}
+            assert set(values) == SETS
             assert all(math.isfinite(v) and 0 <= v <= 100 for v in values.values())
             four = [values[s] for s in values if s != "average"]
             assert values["average"] == pytest.approx(np.mean(four), abs=0.01)
-        detail = json.loads((tiny_project / "results" / STUDY / "scores" / f"{method}.json").read_text())
-        assert detail["simulated"] is True
-    for method in ("neglabel", "csp", "dnm"):
-        idx = np.load(tiny_project / "data" / "negatives" / STUDY / f"{method}.npy")
-        assert idx.dtype == np.int64 and np.all(np.diff(idx) > 0)
+        detail = json.loads(layout.score_details(STUDY, method).read_text())
+        assert detail["simulated"] is True and "simulated" in str(layout.metrics(STUDY, method))
+        idx = np.load(layout.negatives(STUDY, method))
+        assert idx.dtype == np.int64
+        if methods.get(method).mines:
+            assert len(idx) > 0 and np.all(np.diff(idx) > 0)
+            assert 0.0 <= detail["false_negative_rate"] <= 1.0
+        else:
+            assert len(idx) == 0 and detail["n_negatives"] == 0
 
 
 def test_rerunning_a_stage_gives_byte_identical_metrics(tiny_project):
-    path = tiny_project / "metrics" / STUDY / "dnm.json"
-    before = path.read_bytes()
-    detail = (tiny_project / "results" / STUDY / "scores" / "dnm.json").read_bytes()
-    pipeline.main(["score", "--params", str(tiny_project / "params.yaml"), "--root", str(tiny_project),
-                   "--benchmark", "simulated", "--backbone", "ViT-B-16", "--method", "dnm"])
-    assert path.read_bytes() == before
-    assert (tiny_project / "results" / STUDY / "scores" / "dnm.json").read_bytes() == detail
+    layout = Layout(tiny_project)
+    before = layout.metrics(STUDY, "dnm").read_bytes()
+    detail = layout.score_details(STUDY, "dnm").read_bytes()
+    score_stage.main(["--params", str(tiny_project / "params.yaml"), "--root", str(tiny_project),
+                      "--benchmark", "simulated", "--backbone", "ViT-B-16", "--method", "dnm"])
+    assert layout.metrics(STUDY, "dnm").read_bytes() == before
+    assert layout.score_details(STUDY, "dnm").read_bytes() == detail
 
 
-def test_report_names_the_simulated_benchmark(tiny_project):
-    params = pipeline.load_params(tiny_project / "params.yaml")
-    pipeline.run_report(params, tiny_project)
-    text = (tiny_project / "results" / "report.md").read_text()
-    assert "SIMULATED" in text and "dnm" in text
+def test_report_names_the_simulated_benchmark_and_lists_methods_in_params_order(tiny_project):
+    report_stage.main(["--params", str(tiny_project / "params.yaml"), "--root", str(tiny_project)])
+    text = Layout(tiny_project).report.read_text()
+    assert "SIMULATED" in text
+    rows = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    methods_in_table = [r for r in rows if r in methods.names()]
+    assert methods_in_table == list(load_params(tiny_project / "params.yaml").methods)
 
 
 def test_unknown_notebook_is_rejected(tiny_project):
     with pytest.raises(ValueError, match="valid"):
-        pipeline.run_notebook(tiny_project / "params.yaml", tiny_project, "99_nothing", "simulated", "ViT-B-16")
+        nb_stage.run(tiny_project / "params.yaml", Layout(tiny_project), "99_nothing", "simulated", "ViT-B-16")
 
 
-@pytest.mark.parametrize("name", pipeline.NOTEBOOKS)
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
 def test_notebook_executes_and_writes_finite_results(tiny_project, name):
-    backbone = None if name == "07_backbones" else "ViT-B-16"
-    pipeline.run_notebook(tiny_project / "params.yaml", tiny_project, name, "simulated", backbone)
-    out = tiny_project / "results" / ("simulated" if backbone is None else STUDY) / name
+    layout = Layout(tiny_project)
+    backbone = None if NOTEBOOKS[name].per == "benchmark" else "ViT-B-16"
+    nb_stage.run(tiny_project / "params.yaml", layout, name, "simulated", backbone)
+    out = layout.notebook_dir("simulated" if backbone is None else STUDY, name)
     assert (out / f"{name}.ipynb").exists()
     figures = list((out / "figures").glob("*.png"))
     assert figures, f"{name} saved no figure"
     assert all(f.stat().st_size > 1000 for f in figures)
-    sweep = out / "tables" / "sweep.csv"
+    sweep = layout.sweep_csv(STUDY, name)
+    assert sweep.exists() == NOTEBOOKS[name].sweep
     if sweep.exists():
         table = pd.read_csv(sweep)
         valid = table[table["valid"]]
@@ -75,15 +92,20 @@ def test_notebook_executes_and_writes_finite_results(tiny_project, name):
 
 
 def test_real_benchmark_without_images_fails_with_the_layout_before_encoding(tiny_project, tmp_path, monkeypatch):
-    params = pipeline.load_params(tiny_project / "params.yaml")
-    params["paths"]["data_root"] = str(tmp_path / "no-data")
+    from ood_core.features import encoders
+    from ood_study.stages import embed
+
+    params_path = tmp_path / "params.yaml"
+    raw = (tiny_project / "params.yaml").read_text()
+    params_path.write_text(raw.replace("data_root: data/benchmarks", f"data_root: {tmp_path / 'no-data'}"))
     monkeypatch.delenv("OOD_DATA_ROOT", raising=False)
 
     def no_encoder(*args, **kwargs):  # the check must come first: never load weights for nothing
         raise AssertionError("the encoder was loaded before the datasets were checked")
 
-    monkeypatch.setattr(pipeline, "_real_encoder", no_encoder)
+    monkeypatch.setattr(encoders, "load_backbone", no_encoder)
     with pytest.raises(FileNotFoundError) as info:
-        pipeline.run_embed_images(params, tiny_project, "imagenet1k", "ViT-B-16")
+        embed.main(["images", "--params", str(params_path), "--root", str(tiny_project),
+                    "--benchmark", "imagenet1k", "--backbone", "ViT-B-16"])
     message = str(info.value)
     assert "imagenet" in message.lower() and "val" in message

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from ood_core import report
+from ood_study import report
 
 SETS = ["inaturalist", "sun", "places", "textures"]
 
@@ -14,11 +14,11 @@ def _metrics(fpr, auroc):
     return {"FPR95": dict(zip([*SETS, "average"], fpr)), "AUROC": dict(zip([*SETS, "average"], auroc))}
 
 
-def test_main_table_layout_and_method_order():
+def test_main_table_layout_keeps_the_given_method_order():
     metrics = {"dnm": _metrics([1, 2, 3, 4, 2.5], [99, 98, 97, 96, 97.5]),
                "mcm": _metrics([10, 20, 30, 40, 25], [90, 80, 70, 60, 75])}
     table = report.main_table(metrics, SETS)
-    assert list(table.index) == ["mcm", "dnm"]  # paper order, not file order
+    assert list(table.index) == ["dnm", "mcm"]  # the order given (load_metrics follows params.yaml)
     assert table.loc["dnm", ("places", "FPR95")] == 3
     assert table.loc["mcm", ("average", "AUROC")] == 75
     assert list(table.columns.get_level_values(0)[-2:]) == ["average", "average"]
@@ -58,5 +58,7 @@ def test_simulated_caption_and_markdown_say_simulated():
 
 
 def test_load_metrics_missing_study_says_what_to_run(tmp_path):
-    with pytest.raises(FileNotFoundError, match="dvc repro"):
-        report.load_metrics(tmp_path, "simulated-ViT-B-16")
+    from ood_study.layout import Layout
+
+    with pytest.raises(FileNotFoundError, match=r"dvc repro score@simulated-ViT-B-16-mcm"):
+        report.load_metrics(Layout(tmp_path), "simulated-ViT-B-16", ["mcm"])

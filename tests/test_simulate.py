@@ -5,14 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ood_core import corpus as C
 from ood_core import simulate as S
-from ood_core import wordnet as wn
+from ood_core.features import FeatureSource, text_features
+from ood_core.text import corpus as C
+from ood_core.text import wordnet as wn
+from ood_core.text.prompts import ADJ_TEMPLATE, NOUN_TEMPLATE
 
 try:
     wn.resolve_wordnet_dir()
-    import timm  # noqa: F401  (ImageNet wnids)
     import open_clip  # noqa: F401  (ImageNet class names)
+    import timm  # noqa: F401  (ImageNet wnids)
     HAVE_DATA = True
 except (FileNotFoundError, ImportError):  # pragma: no cover - depends on the machine
     HAVE_DATA = False
@@ -56,7 +58,7 @@ def test_config_from_dict_rejects_unknown_keys_and_bad_values():
 
 
 def test_unknown_split_lists_valid_ones(world):
-    with pytest.raises(ValueError, match=r"split='ood'.*'id'.*'sim-textures'"):
+    with pytest.raises(ValueError, match=r"split='ood'.*'sim-imagenet1k'.*'sim-textures'"):
         world.image_features("ood")
 
 
@@ -68,25 +70,29 @@ def test_same_params_give_identical_bytes_after_a_fresh_build(corpus):
 
     def snapshot():
         w = S.build_world(cfg)
-        return [w.id_text_features().tobytes(), w.candidate_text_features(sub).tobytes(),
-                w.csp_adjective_features(sub).tobytes(), w.image_features("id").tobytes(),
+        texts = text_features(w, sub, NOUN_TEMPLATE, NOUN_TEMPLATE, ADJ_TEMPLATE)
+        return [texts.id_labels.tobytes(), texts.candidates.tobytes(),
+                texts.csp_adjectives.tobytes(), w.image_features("id").tobytes(),
                 w.image_features("sim-sun").tobytes(), repr(w.ood_synsets)]
 
     first = snapshot()
     S._concepts.cache_clear()  # rebuild every concept vector from scratch
     assert snapshot() == first
     other = S.build_world(S.SimulationConfig(dim=16, images_per_id_class=2, images_per_ood_class=2, seed=1))
-    assert other.id_text_features().tobytes() != first[0]
+    assert other.encode_labels(other.id_labels(), NOUN_TEMPLATE).tobytes() != first[0]
 
 
 def test_text_features_depend_on_the_prompt_not_on_order(world, corpus):
     words = ["abacus", "red", "pine", "cathedral", "striped", "kitchen"]
-    a = world.candidate_text_features(_sub_corpus(corpus, words))
-    b = world.candidate_text_features(_sub_corpus(corpus, words[::-1]))
+    def candidates(sub, adj_template=ADJ_TEMPLATE):
+        return text_features(world, sub, NOUN_TEMPLATE, NOUN_TEMPLATE, adj_template).candidates
+
+    a = candidates(_sub_corpus(corpus, words))
+    b = candidates(_sub_corpus(corpus, words[::-1]))
     np.testing.assert_array_equal(a, b[::-1])
     # nouns use the noun template, adjectives the adjective template: changing the adjective
     # template changes only the adjective rows ("red", "striped").
-    c = world.candidate_text_features(_sub_corpus(corpus, words), adj_template="a {} thing")
+    c = candidates(_sub_corpus(corpus, words), adj_template="a {} thing")
     changed = [not np.array_equal(x, y) for x, y in zip(a, c)]
     assert changed == [False, True, False, False, True, False]
 
@@ -112,11 +118,12 @@ def test_statistics_within_documented_bands(world, corpus):
     assert st["matched_cosine"] - st["mismatched_cosine"] > 0.05
     assert 0.5 <= st["zero_shot_top1"] <= 0.8
     assert 8.5 <= st["text_norm_mean"] <= 9.5 and 0.7 <= st["text_norm_std"] <= 1.3
-    cand = world.candidate_text_features(corpus)
+    texts = text_features(world, corpus, NOUN_TEMPLATE, NOUN_TEMPLATE, ADJ_TEMPLATE)
+    cand = texts.candidates
     norms = np.sqrt((cand.astype(np.float64) ** 2).sum(1))
     assert cand.shape == (len(corpus), 512) and cand.dtype == np.float32
     assert norms.min() > 2.0  # keeps the reference density metric's logs defined
-    assert world.csp_adjective_features(corpus).shape == (corpus.n_adj, 512)
+    assert texts.csp_adjectives.shape == (corpus.n_adj, 512)
 
 
 # --- ground truth ----------------------------------------------------------------------------------
@@ -189,8 +196,8 @@ def test_end_to_end_mine_score_metrics(world, corpus):
     sub = C.Corpus([corpus.words[i] for i in keep], corpus.is_adj[keep], [corpus.lexnames[i] for i in keep],
                    corpus.offsets[keep])
     small = S.build_world(S.SimulationConfig(images_per_id_class=2, images_per_ood_class=10))
-    id_text = small.id_text_features()
-    cand = small.candidate_text_features(sub)
+    texts = text_features(small, sub, NOUN_TEMPLATE, NOUN_TEMPLATE, ADJ_TEMPLATE)
+    id_text, cand = texts.id_labels, texts.candidates
     neg = mining.neglabel_select(cand, id_text, sub.is_adj)
     dens = mining.density_select(cand, sub.is_adj, k=10)
     assert len(neg) > 0 and len(dens) > 0
@@ -203,3 +210,10 @@ def test_end_to_end_mine_score_metrics(world, corpus):
             auroc = metrics.ood_metrics(scores(id_img), scores(ood_img))["auroc"]
             auroc = auroc / 100 if auroc > 1 else auroc
             assert 0.6 < auroc < 0.999, (name, auroc)
+
+
+def test_simulated_world_is_a_feature_source_and_takes_the_id_set_name(world):
+    assert isinstance(world, FeatureSource)
+    labels = world.id_labels()
+    assert len(labels) == 1000 and labels[0].offset == int(world.id_offsets[0])
+    np.testing.assert_array_equal(world.image_features(S.ID_SET)[:3], world.image_features("id")[:3])

@@ -277,11 +277,11 @@ class BenchmarkDataset:
     def _expected_folder_names(self) -> list[str] | None:
         kind = self._spec.class_folder_names
         if kind in ("imagenet_a", "imagenet_r"):
-            from .imagenet import subset_wnids
+            from ood_core.text.imagenet import subset_wnids
 
             return list(subset_wnids(kind))
         if kind == "imagenet" and self._split.n_classes == 1000:
-            from .imagenet import imagenet_wnids
+            from ood_core.text.imagenet import imagenet_wnids
 
             return list(imagenet_wnids())
         if kind == "indices":
@@ -348,13 +348,13 @@ class BenchmarkDataset:
         if which == "none":
             return None
         if which == "imagenet":
-            from .imagenet import imagenet_classnames
+            from ood_core.text.imagenet import imagenet_classnames
 
             return imagenet_classnames()
         if not self.path.is_dir():
             raise FileNotFoundError(str(self.check()))
         if which == "imagenet_folders":
-            from .imagenet import imagenet_classnames, imagenet_wnids
+            from ood_core.text.imagenet import imagenet_classnames, imagenet_wnids
 
             index = {w: i for i, w in enumerate(imagenet_wnids())}
             names = imagenet_classnames()
@@ -414,7 +414,7 @@ class BenchmarkDataset:
             elif s.n_classes is not None and len(folders) != s.n_classes:
                 problems.append(f"{len(folders)} class folders found, expected {s.n_classes}")
             if self._spec.classnames_from == "imagenet_folders":
-                from .imagenet import imagenet_wnids
+                from ood_core.text.imagenet import imagenet_wnids
 
                 valid = set(imagenet_wnids())
                 bad = [n for n in names if n not in valid]
@@ -516,10 +516,10 @@ class ImageFiles:
 
     @staticmethod
     def collate_fn(items):
-        """``[(tensor | None, index), ...]`` -> :class:`ood_core.encoders.ImageBatch`."""
+        """``[(tensor | None, index), ...]`` -> :class:`ood_core.features.encoders.ImageBatch`."""
         import torch
 
-        from .encoders import ImageBatch
+        from ood_core.features.encoders import ImageBatch
 
         kept = [(x, i) for x, i in items if x is not None]
         if kept:

@@ -30,7 +30,6 @@ __all__ = [
     "clean_lemma",
     "hypernym_closure",
     "hyponym_closure",
-    "hyponyms_map",
 ]
 
 # lexicographer file number -> name, as in lexnames(5WN).
@@ -226,15 +225,6 @@ def _closure(synsets: dict[int, Synset], offsets: Iterable[int], edges: str) -> 
             seen.add(o)
             stack.extend(getattr(synsets[o], edges))
     return seen
-
-
-def hyponyms_map(synsets: dict[int, Synset]) -> dict[int, list[int]]:
-    """offset -> children, derived from the hypernym pointers (so it agrees with ``hypernym_closure``)."""
-    children: dict[int, list[int]] = {o: [] for o in synsets}
-    for s in synsets.values():
-        for p in s.hypernyms:
-            children[p].append(s.offset)
-    return children
 
 
 def hyponym_closure(synsets: dict[int, Synset], offsets: Iterable[int]) -> set[int]:

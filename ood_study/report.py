@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["PUBLISHED", "load_metrics", "main_table", "long_table", "published_table", "comparison_table",
-           "to_markdown", "to_latex", "caption", "build_report"]
+from ood_study.layout import Layout, study_name
+from ood_study.params import SIMULATED, StudyParams
+
+__all__ = ["PUBLISHED", "load_metrics", "main_table", "long_table", "backbone_table", "published_table",
+           "comparison_table", "to_markdown", "to_latex", "caption", "build_report"]
 
 # ImageNet-1k, CLIP ViT-B/16: (FPR95, AUROC) in %, from the MCM, NegLabel, CSP and AdaNeg
 # papers (SPEC section 6). None = not confirmed by a primary source.
@@ -32,20 +34,24 @@ PUBLISHED_UNCONFIRMED = {("dnm", "sun", "fpr95"): 16.90, ("dnm", "average", "fpr
 PUBLISHED_SOURCE = {"benchmark": "imagenet1k", "backbone": "ViT-B-16"}
 
 
-def load_metrics(root, study: str) -> dict[str, dict]:
-    """``metrics/<study>/<method>.json`` files -> ``{method: {"FPR95": {...}, "AUROC": {...}}}``."""
-    directory = Path(root) / "metrics" / study
-    if not directory.is_dir():
-        raise FileNotFoundError(f"{directory} does not exist: run `dvc repro` to score the study {study!r}")
-    return {p.stem: json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))}
+def load_metrics(layout: Layout, study: str, methods) -> dict[str, dict]:
+    """``metrics/<study>/<method>.json`` of each method -> ``{method: {"FPR95": {...}, "AUROC": {...}}}``.
+
+    Keys follow the order of ``methods`` (params.yaml's list); a missing file names its stage.
+    """
+    out = {}
+    for method in methods:
+        path = layout.metrics(study, method)
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist: run `dvc repro score@{study}-{method}`")
+        out[method] = json.loads(path.read_text())
+    return out
 
 
 def main_table(metrics: dict[str, dict], ood_sets) -> pd.DataFrame:
-    """Rows = methods, columns = (OOD set, FPR95/AUROC) with the average last; values in %."""
+    """Rows = methods (in the order of ``metrics``), columns = (OOD set, FPR95/AUROC), average last; in %."""
     columns = pd.MultiIndex.from_product([[*ood_sets, "average"], ["FPR95", "AUROC"]])
-    order = [m for m in ("mcm", "neglabel", "csp", "dnm") if m in metrics] + \
-            [m for m in metrics if m not in ("mcm", "neglabel", "csp", "dnm")]
-    rows = {m: [metrics[m][k][s] for s in [*ood_sets, "average"] for k in ("FPR95", "AUROC")] for m in order}
+    rows = {m: [metrics[m][k][s] for s in [*ood_sets, "average"] for k in ("FPR95", "AUROC")] for m in metrics}
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
 
@@ -53,6 +59,22 @@ def long_table(metrics: dict[str, dict], ood_sets) -> pd.DataFrame:
     """Columns ``method``, ``ood_set``, ``metric`` (FPR95/AUROC), ``value`` (%), for plotting."""
     return pd.DataFrame([{"method": m, "ood_set": s, "metric": k, "value": metrics[m][k][s]}
                          for m in metrics for s in [*ood_sets, "average"] for k in ("FPR95", "AUROC")])
+
+
+def backbone_table(metrics_by_backbone: dict[str, dict[str, dict]]) -> pd.DataFrame:
+    """Averages over the OOD sets per backbone, in :func:`main_table`'s layout (so :func:`to_markdown` takes it).
+
+    ``metrics_by_backbone``: backbone -> :func:`load_metrics` of its study. Rows = methods (in the
+    order of the first backbone's metrics), columns = (backbone, FPR95/AUROC); in %, NaN where a
+    backbone lacks a method.
+    """
+    if not metrics_by_backbone:
+        raise ValueError("no backbone has metrics: run the score stages (`dvc repro`) first")
+    methods = list(dict.fromkeys(m for metrics in metrics_by_backbone.values() for m in metrics))
+    columns = pd.MultiIndex.from_product([list(metrics_by_backbone), ["FPR95", "AUROC"]])
+    rows = {m: [metrics[m][k]["average"] if m in metrics else math.nan
+                for metrics in metrics_by_backbone.values() for k in ("FPR95", "AUROC")] for m in methods}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
 
 def published_table() -> pd.DataFrame:
@@ -70,7 +92,7 @@ def comparison_table(ours: pd.DataFrame) -> pd.DataFrame:
 
 
 def caption(benchmark: str, backbone: str) -> str:
-    if benchmark == "simulated":
+    if benchmark == SIMULATED:
         return (f"SIMULATED benchmark (ood_core.simulate, calibrated to CLIP {backbone} statistics): "
                 "FPR95 / AUROC in %. Not a reproduction of the paper's numbers.")
     return f"{benchmark}, CLIP {backbone}: FPR95 / AUROC in %."
@@ -88,15 +110,15 @@ def to_latex(table: pd.DataFrame, title: str) -> str:
     return body.to_latex(caption=title, multicolumn=True, multicolumn_format="c")
 
 
-def build_report(params: dict, root) -> str:
-    """Markdown report of every study in params (benchmarks x backbones)."""
+def build_report(params: StudyParams, layout: Layout) -> str:
+    """Markdown report of every study in params (benchmarks x backbones, methods in params order)."""
     parts = ["# Results\n", "Generated by `dvc repro` (stage `report`). FPR95 (lower is better) and "
              "AUROC (higher is better) in %, ID = positive class.\n"]
-    for benchmark in params["benchmarks"]:
-        ood_sets = params["benchmark_sets"][benchmark]["ood"]
-        for backbone in params["backbones"]:
-            study = f"{benchmark}-{backbone}"
-            table = main_table(load_metrics(root, study), ood_sets)
+    for benchmark in params.benchmarks:
+        ood_sets = params.sets(benchmark).ood
+        for backbone in params.backbones:
+            study = study_name(benchmark, backbone)
+            table = main_table(load_metrics(layout, study, params.methods), ood_sets)
             parts.append(f"## {study}\n\n" + to_markdown(table, caption(benchmark, backbone)))
             if benchmark == PUBLISHED_SOURCE["benchmark"] and backbone == PUBLISHED_SOURCE["backbone"]:
                 pub = published_table()

@@ -11,15 +11,23 @@ metrics and the error message in ``note``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
+from ood_core import methods as _methods
 from ood_core import mining as _mining
-from ood_core import study as _study
+from ood_core.features import TextFeatures
+from ood_core.text.corpus import Corpus
+from ood_study import study as _study
+from ood_study.method_params import mining_params, scoring_params
 
 __all__ = [
     "metrics_rows",
+    "score_study",
     "evaluate_method",
+    "params_by_method",
     "tau_sweep",
     "temperature_sweep",
     "groups_sweep",
@@ -36,7 +44,7 @@ COLUMNS = ["method", "parameter", "value", "ood_set", "fpr95", "auroc", "valid",
 
 
 def metrics_rows(per_set: dict, **labels) -> list[dict]:
-    """``study.evaluate`` output -> rows with metrics in percent and the given labels."""
+    """:func:`evaluate_method` output -> rows with metrics in percent and the given labels."""
     return [{**labels, "ood_set": s, "fpr95": 100.0 * m["fpr95"], "auroc": 100.0 * m["auroc"],
              "valid": True, "note": ""} for s, m in per_set.items()]
 
@@ -46,10 +54,23 @@ def _invalid_rows(study, error: Exception, **labels) -> list[dict]:
              "note": str(error)} for s in [*study.ood_splits, "average"]]
 
 
-def evaluate_method(study, method: str, negatives, scoring_params: dict) -> dict:
-    """Score every split of ``study`` with ``method`` and return ``study.evaluate``'s metrics."""
-    scores = _study.score(study, method, negatives, scoring_params)
-    return _study.evaluate(scores, study.id_split, study.ood_splits)
+def score_study(study, method: str, negatives, scoring_params, splits=None) -> dict[str, np.ndarray]:
+    """Scores (``[n]`` float64, higher = ID) of each split of ``study`` (default: all) under ``method``."""
+    m = _methods.get(method)
+    splits = list(study.images) if splits is None else list(splits)
+    return {s: m.score(study.images[s], study.texts, negatives, scoring_params) for s in splits}
+
+
+def evaluate_method(study, method: str, negatives, scoring_params) -> dict:
+    """Score every split of ``study`` with ``method``; :func:`ood_study.study.evaluate`'s metrics."""
+    return _study.evaluate(score_study(study, method, negatives, scoring_params), study.id_split, study.ood_splits)
+
+
+def params_by_method(params, backbone: str, parameter: str | None = None) -> dict:
+    """``{method: typed score parameters}`` for params.yaml's methods (in its order); with
+    ``parameter``, only the methods whose score takes it (e.g. ``"temperature"``, ``"n_groups"``)."""
+    return {m: scoring_params(params, m, backbone) for m in params.methods
+            if parameter is None or parameter in _methods.get(m).scoring_param_names()}
 
 
 def _sweep(study, method, negatives, base_params: dict, parameter: str, values) -> pd.DataFrame:
@@ -57,7 +78,7 @@ def _sweep(study, method, negatives, base_params: dict, parameter: str, values) 
     for value in values:
         labels = {"method": method, "parameter": parameter, "value": value}
         try:
-            per_set = evaluate_method(study, method, negatives, {**base_params, parameter: value})
+            per_set = evaluate_method(study, method, negatives, replace(base_params, **{parameter: value}))
         except ValueError as err:  # a rejected setting is a result to show, not a crash
             rows += _invalid_rows(study, err, **labels)
             continue
@@ -71,15 +92,15 @@ def tau_sweep(study, dnm_negatives, dnm_params: dict, taus) -> pd.DataFrame:
 
 
 def temperature_sweep(study, negatives: dict, params_by_method: dict, temperatures) -> pd.DataFrame:
-    """Each method in ``params_by_method`` over a grid of temperatures.
+    """Each method in ``params_by_method`` (typed score parameters) over a grid of temperatures.
 
-    ``negatives``: method -> corpus indices (MCM needs none).
+    ``negatives``: method -> its mined negatives (empty for methods that mine none).
     """
     return _sweep_methods(study, negatives, params_by_method, "temperature", temperatures)
 
 
 def groups_sweep(study, negatives: dict, params_by_method: dict, n_groups_grid) -> pd.DataFrame:
-    """Grouped methods (NegLabel, CSP, DNM) over a grid of group counts.
+    """Grouped methods (those whose score takes ``n_groups``) over a grid of group counts.
 
     Grid values above a method's number of negatives are rejected rows, like any other.
     """
@@ -88,37 +109,38 @@ def groups_sweep(study, negatives: dict, params_by_method: dict, n_groups_grid) 
 
 def _sweep_methods(study, negatives: dict, params_by_method: dict, parameter: str, values) -> pd.DataFrame:
     """:func:`_sweep` for each method of ``params_by_method`` (MCM takes no negatives)."""
-    frames = [_sweep(study, m, None if m == "mcm" else negatives[m], p, parameter, values)
-              for m, p in params_by_method.items()]
+    frames = [_sweep(study, m, negatives[m], p, parameter, values) for m, p in params_by_method.items()]
     return pd.concat(frames, ignore_index=True)
 
 
-def density_selection_sweep(study, density_params: dict, dnm_params: dict, ks, ratios_noun) -> pd.DataFrame:
+def density_selection_sweep(study, density_params, dnm_params, ks, ratios_noun) -> pd.DataFrame:
     """DNM with density selection over ``k`` (ratios fixed) and over ``ratio_noun`` (k fixed).
 
-    The kNN is computed once for the largest k; smaller k reuse its sorted neighbours.
-    Rows also carry ``false_negative_rate`` (percent) when the study has ground truth.
+    ``density_params``: DNM's typed mining parameters; ``dnm_params``: its score parameters. The
+    kNN is computed once for every k of the grid (and the params' k); ratios reuse it. Rows also
+    carry ``false_negative_rate`` (percent) when the study has ground truth.
     """
-    metric = density_params.get("metric", "reference")
-    density = _mining.density_scores(study.cand_text, study.corpus.is_adj, ks=list(ks), metric=metric)
+    texts = study.texts
+    all_ks = sorted({*map(int, ks), int(density_params.k)})
+    density = _mining.density_scores(texts.candidates, texts.is_adj, ks=all_ks, metric=density_params.metric,
+                                     neighbours=density_params.neighbours)
     rows = []
-    settings = [("k", k, k, density_params["ratio_noun"]) for k in ks]
-    settings += [("ratio_noun", r, density_params["k"], r) for r in ratios_noun]
+    settings = [("k", k, k, density_params.ratio_noun) for k in ks]
+    settings += [("ratio_noun", r, density_params.k, r) for r in ratios_noun]
     for parameter, value, k, ratio_noun in settings:
-        if k not in density:
-            density.update(_mining.density_scores(study.cand_text, study.corpus.is_adj, ks=[k], metric=metric))
-        idx = _mining.select_by_density(density[k], study.corpus.is_adj, ratio_noun, density_params["ratio_adj"])
+        idx = _mining.select_by_density(density[int(k)], texts.is_adj, ratio_noun, density_params.ratio_adj)
         rows += _rows_for_negatives(study, "dnm", idx, dnm_params, parameter, value)
     return pd.DataFrame(rows)
 
 
-def neglabel_selection_sweep(study, neglabel_params: dict, scoring_params: dict, percentiles, ratios) -> pd.DataFrame:
+def neglabel_selection_sweep(study, neglabel_params, scoring_params, percentiles, ratios) -> pd.DataFrame:
     """NegLabel over its selection ``percentile`` (ratio fixed) and ``ratio`` (percentile fixed)."""
+    method = _methods.get("neglabel")
     rows = []
-    settings = [("percentile", p, {**neglabel_params, "percentile": p}) for p in percentiles]
-    settings += [("ratio", r, {**neglabel_params, "ratio": r}) for r in ratios]
+    settings = [("percentile", p, replace(neglabel_params, percentile=p)) for p in percentiles]
+    settings += [("ratio", r, replace(neglabel_params, ratio=r)) for r in ratios]
     for parameter, value, mp in settings:
-        idx = _study.mine(study, "neglabel", mp)
+        idx = method.select_negatives(study.texts, mp)
         rows += _rows_for_negatives(study, "neglabel", idx, scoring_params, parameter, value)
     return pd.DataFrame(rows)
 
@@ -142,10 +164,6 @@ def subsample_corpus(study, fraction: float, seed: int = 0):
     """
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction={fraction} is outside (0, 1]")
-    from dataclasses import replace
-
-    from ood_core.corpus import Corpus
-
     rng = np.random.default_rng(seed)
     is_adj = study.corpus.is_adj
     kept = []
@@ -156,31 +174,34 @@ def subsample_corpus(study, fraction: float, seed: int = 0):
     c = study.corpus
     sub_corpus = Corpus(words=[c.words[i] for i in kept], is_adj=c.is_adj[kept],
                         lexnames=[c.lexnames[i] for i in kept], offsets=c.offsets[kept])
-    adj_rank = np.cumsum(is_adj) - 1  # corpus index -> row in csp_adj_text
-    sub = replace(study, corpus=sub_corpus, cand_text=study.cand_text[kept],
-                  csp_adj_text=study.csp_adj_text[adj_rank[kept[is_adj[kept]]]],
+    adj_rank = np.cumsum(is_adj) - 1  # corpus index -> row of csp_adjectives
+    texts = TextFeatures(id_labels=study.texts.id_labels, candidates=study.texts.candidates[kept],
+                         csp_adjectives=study.texts.csp_adjectives[adj_rank[kept[is_adj[kept]]]],
+                         is_adj=is_adj[kept])
+    sub = replace(study, corpus=sub_corpus, texts=texts,
                   id_like=None if study.id_like is None else study.id_like[kept])
     return sub, kept
 
 
-def corpus_size_sweep(study, params: dict, backbone: str, fractions, seed: int = 0) -> pd.DataFrame:
-    """Each mined method on seeded subsamples of the wild corpus (the paper's L ablation).
+def corpus_size_sweep(study, params, backbone: str, fractions, seed: int = 0) -> pd.DataFrame:
+    """Each mining method of params.yaml on seeded subsamples of the wild corpus (the paper's L ablation).
 
     Mining and scoring use the study's params for ``backbone``; for DNM the number of groups
     shrinks with the corpus, so a setting that breaks its normaliser condition is a rejected row.
     """
     rows = []
+    mined = [m for m in params.methods if _methods.get(m).mines]
     for fraction in fractions:
         sub, _ = subsample_corpus(study, fraction, seed=seed)
-        for method in _study.MINED_METHODS:
-            mp = _study.method_params(params, method, backbone)
+        for method in mined:
+            labels = dict(method=method, parameter="corpus_fraction", value=fraction, n_candidates=len(sub.corpus))
             try:
-                idx = _study.mine(sub, method, mp["mining"])
+                idx = _methods.get(method).select_negatives(sub.texts, mining_params(params, method, backbone))
             except ValueError as err:
-                rows += _invalid_rows(sub, err, method=method, parameter="corpus_fraction", value=fraction,
-                                      n_candidates=len(sub.corpus))
+                rows += _invalid_rows(sub, err, **labels)
                 continue
-            for r in _rows_for_negatives(sub, method, idx, mp["scoring"], "corpus_fraction", fraction):
+            for r in _rows_for_negatives(sub, method, idx, scoring_params(params, method, backbone),
+                                         "corpus_fraction", fraction):
                 rows.append({**r, "n_candidates": len(sub.corpus)})
     return pd.DataFrame(rows)
 
@@ -209,7 +230,7 @@ def score_distributions(study, dnm_negatives, dnm_params: dict, taus) -> pd.Data
     """
     frames = []
     for tau in taus:
-        scores = _study.score(study, "dnm", dnm_negatives, {**dnm_params, "tau": tau})
+        scores = score_study(study, "dnm", dnm_negatives, replace(dnm_params, tau=tau))
         scale = float(np.median(scores[study.id_split]))
         for split, s in scores.items():
             frames.append(pd.DataFrame({"tau": tau, "split": split, "is_id": split == study.id_split,

@@ -10,11 +10,31 @@
   architecture) or ``"local-dir:/path"`` (a folder holding one checkpoint). ``pretrained=None``
   means **random initialisation** (seeded by ``random_init_seed``): only for tests and speed
   benchmarks, never for results.
-- Weights are resolved to a local file *before* open_clip is called. If they are not on this
-  machine and the Hub cannot be reached (a 3 s socket probe, or ``HF_HUB_OFFLINE=1``, or
-  ``allow_download=False``), :class:`WeightsNotAvailableError` is raised at once, naming where
-  open_clip looks and how to fetch the file on a connected machine (instead of open_clip's
-  minute of HTTP retries).
+- Weights are found *before* open_clip builds the model, with public functions only:
+
+  1. a tag is looked up with ``open_clip.get_pretrained_cfg(model, tag)`` (unknown tags: the
+     ``ValueError`` lists ``open_clip.list_pretrained_tags_by_model(model)``); its ``hf_hub``
+     entry (``"org/repo/file"``, or ``"org/repo/"`` for open_clip's default file
+     ``open_clip.constants.HF_WEIGHTS_NAME``, preferring its ``.safetensors`` twin) names the
+     Hub file. ``"hf-hub:org/repo"`` names that repo's default file the same way;
+  2. that file is looked up in the Hugging Face cache with ``huggingface_hub.try_to_load_from_cache``
+     (folder: ``cache_dir``, else ``huggingface_hub.constants.HF_HUB_CACHE``, i.e. ``$HF_HUB_CACHE``
+     or ``$HF_HOME/hub``): no network;
+  3. if it is not there and a download may be tried, ``open_clip.download_pretrained(cfg,
+     cache_dir=cache_dir)`` fetches it (what ``open_clip.create_model`` itself does for a tag: the
+     Hub when huggingface_hub is installed, else the config's URL, e.g. OpenAI's original file);
+  4. otherwise :class:`WeightsNotAvailableError` is raised at once, naming the model, the tag, the
+     repo and file and the cache folder searched, the commands that fetch them on a connected
+     machine, and where to point ``cache_dir`` / ``HF_HUB_CACHE``. No download is tried when
+     ``allow_download=False``, when huggingface_hub is offline (``HF_HUB_OFFLINE=1``:
+     ``huggingface_hub.constants.HF_HUB_OFFLINE`` or the environment variable; then nothing
+     touches the network), or when the Hub endpoint (``huggingface_hub.constants.ENDPOINT``, or
+     the HTTPS proxy) does not accept a TCP connection within 3 s, DNS included (instead of
+     open_clip's minute of HTTP retries).
+
+  The resolved local file is then passed to ``open_clip.create_model(model, pretrained=<file>)``.
+  A local file (or ``local-dir:``) is identified in the embedding-cache key by its sha256, a tag
+  by ``open_clip:<model>:<tag>``.
 - Precision: ``"fp16"`` (default) is a half-precision model on CUDA (open_clip's ``fp16``: weights
   in fp16, LayerNorm computed in fp32, as the OpenAI CLIP package the papers used). On CPU it
   falls back to ``"fp32"`` because fp16 matmuls on CPU are slow or unsupported; the effective
@@ -32,10 +52,14 @@ import difflib
 import hashlib
 import json
 import os
+import shlex
 import socket
 import tempfile
+import threading
+import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 import numpy as np
@@ -72,16 +96,20 @@ PREPROCESSINGS = ("paper", "openclip")
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
-_HUB_WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
-_PROBE_TIMEOUT_S = 3.0
+_PROBE_TIMEOUT_S = 3.0  # longest wait for the network probe (DNS included)
+_TRUE_ENV = {"1", "ON", "YES", "TRUE"}  # huggingface_hub's truthy environment values
 
 
 class WeightsNotAvailableError(FileNotFoundError):
-    """Pretrained weights are neither on this machine nor downloadable right now."""
+    """Pretrained weights are neither on this machine nor downloadable right now.
+
+    The message names the model, the pretrained tag, the Hub repo/file and the cache folder
+    searched, the commands that fetch the weights on a connected machine, and where to point
+    ``cache_dir`` / ``HF_HUB_CACHE`` afterwards."""
 
 
 class ImageBatch(NamedTuple):
-    """A collated batch from :class:`ood_core.datasets.ImageFiles`.
+    """A collated batch from :class:`ood_core.features.datasets.ImageFiles`.
 
     ``images``: float ``[b, 3, H, W]`` (``b`` may be 0 when every image was skipped);
     ``indices``: int64 ``[b]``, the positions of these images in the dataset;
@@ -152,137 +180,184 @@ def _to_rgb(image):
 
 
 # --------------------------------------------------------------------------------------------
-# Weight resolution (no network unless the Hub answers a quick probe)
+# Weight lookup: open_clip's public registry + huggingface_hub's cache (no network unless allowed)
 # --------------------------------------------------------------------------------------------
 
 
-def _hub_cache_dir(cache_dir: str | None) -> str:
-    if cache_dir:
-        return str(cache_dir)
-    try:
+def _hub_offline() -> bool:
+    """huggingface_hub's offline switch: its ``constants.HF_HUB_OFFLINE`` (read when it was
+    imported), or ``HF_HUB_OFFLINE`` set in the environment since (same truthy values)."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "").upper() in _TRUE_ENV
+
+
+def _hub_reachable(timeout: float | None = None) -> bool:
+    """True if the Hub endpoint (``huggingface_hub.constants.ENDPOINT``), or the HTTPS proxy in
+    front of it, accepts a TCP connection within ``timeout`` seconds (default ``_PROBE_TIMEOUT_S``).
+
+    The whole probe (proxy lookup, name resolution, connect) runs in a daemon thread that is
+    waited on for ``timeout`` seconds at most: a hanging DNS lookup cannot stall the caller.
+    """
+    from huggingface_hub import constants
+
+    timeout = _PROBE_TIMEOUT_S if timeout is None else float(timeout)
+    endpoint = constants.ENDPOINT
+    answered, finished = threading.Event(), threading.Event()
+
+    def probe() -> None:
+        try:
+            url = urlparse(endpoint)
+            host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+            proxy = urllib.request.getproxies().get(url.scheme or "https")
+            if proxy and not urllib.request.proxy_bypass(host):
+                proxy_url = urlparse(proxy if "://" in proxy else f"http://{proxy}")
+                host, port = proxy_url.hostname or host, proxy_url.port or 80
+            with socket.create_connection((host, port), timeout=timeout):
+                answered.set()
+        except (OSError, ValueError):
+            pass
+        finally:
+            finished.set()
+
+    threading.Thread(target=probe, name="ood_core-hub-probe", daemon=True).start()
+    finished.wait(timeout)
+    return answered.is_set()
+
+
+def _why_no_download(allow_download: bool) -> str | None:
+    """``None`` if a download may be tried now, else the reason it may not."""
+    if not allow_download:
+        return "downloads are disabled (allow_download=False)"
+    if _hub_offline():
+        return "HF_HUB_OFFLINE is set"
+    if not _hub_reachable():
         from huggingface_hub import constants
 
-        return str(constants.HF_HUB_CACHE)
-    except ImportError:  # pragma: no cover
-        return os.path.expanduser("~/.cache/huggingface/hub")
-
-
-def _url_cache_dir(cache_dir: str | None) -> str:
-    # open_clip's download_pretrained_from_url stores plain-URL downloads here.
-    return str(cache_dir) if cache_dir else os.path.expanduser("~/.cache/clip")
-
-
-def _find_in_hub_cache(repo_id: str, filenames: Sequence[str], cache_dir: str | None) -> str | None:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:  # pragma: no cover
-        return None
-    for filename in filenames:
-        found = try_to_load_from_cache(repo_id, filename, cache_dir=_hub_cache_dir(cache_dir))
-        if isinstance(found, str) and os.path.isfile(found):
-            return found
+        return f"{constants.ENDPOINT} did not answer within {_PROBE_TIMEOUT_S:g} s (no network?)"
     return None
 
 
-def _hub_reachable(host: str = "huggingface.co", port: int = 443, timeout: float = _PROBE_TIMEOUT_S) -> bool:
-    """One TCP connect to ``host`` (or to the configured HTTPS proxy): True if it answers."""
-    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
-    if proxy:
-        parsed = urlparse(proxy if "://" in proxy else f"http://{proxy}")
-        host, port = parsed.hostname or host, parsed.port or 8080
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+def _hub_files(source: dict) -> tuple[str, list[str]]:
+    """``(repo_id, candidate file names)`` of a pretrained config's ``hf_hub`` entry.
+
+    The entry is ``"org/repo/file"`` or ``"org/repo/"`` (then open_clip's default file), as
+    documented in ``open_clip.download_pretrained``; like it, a ``.safetensors`` twin of a
+    ``.bin``/``.pth`` file is preferred. ``("", [])`` when the config names no Hub repo.
+    """
+    from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+
+    entry = str(source.get("hf_hub") or "")
+    repo_id, filename = os.path.split(entry)
+    if not repo_id:
+        return "", []
+    filename = filename or HF_WEIGHTS_NAME
+    stem, ext = os.path.splitext(filename)
+    if filename == HF_WEIGHTS_NAME:
+        return repo_id, [HF_SAFE_WEIGHTS_NAME, filename]
+    return repo_id, ([stem + ".safetensors"] if ext in (".bin", ".pth") else []) + [filename]
 
 
-def _downloads_possible(allow_download: bool) -> tuple[bool, str]:
-    if not allow_download:
-        return False, "downloads are disabled (allow_download=False)"
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
-        return False, "HF_HUB_OFFLINE is set"
-    if not _hub_reachable():
-        return False, f"huggingface.co:443 did not answer within {_PROBE_TIMEOUT_S:.0f} s (offline?)"
-    return True, ""
-
-
-def _missing_weights_message(model: str, pretrained: str, reason: str, places: list[str], fetch: list[str]) -> str:
-    lines = [
-        f"weights for model={model!r} pretrained={pretrained!r} are not on this machine and cannot be "
-        f"downloaded: {reason}.",
-        "open_clip looks for them in:",
-        *[f"  - {p}" for p in places],
-        "To fetch them on a connected machine and copy them here:",
-        *[f"  - {f}" for f in fetch],
-        "then pass cache_dir=<that folder> (or set HF_HOME), or pass pretrained=<path to the weights file>.",
-    ]
-    return "\n".join(lines)
-
-
-def _resolve_tag(model: str, tag: str, cache_dir: str | None, allow_download: bool) -> tuple[str, dict]:
-    """Local weights file for an open_clip ``(model, tag)``, and the tag's config."""
-    from open_clip import pretrained as oc_pretrained
-
-    cfg = oc_pretrained.get_pretrained_cfg(model, tag)
+def _tag_config(model: str, tag: str) -> dict:
+    """``open_clip.get_pretrained_cfg(model, tag)``, or ValueError listing the model's tags."""
+    oc = _open_clip()
+    cfg = oc.get_pretrained_cfg(model, tag)
     if not cfg:
-        tags = oc_pretrained.list_pretrained_tags_by_model(model)
+        tags = oc.list_pretrained_tags_by_model(model)
+        close = difflib.get_close_matches(tag, tags, n=3)
+        hint = f" Did you mean {close}?" if close else ""
         raise ValueError(
-            f"pretrained={tag!r} is neither an open_clip tag for model={model!r} nor an existing file. "
+            f"pretrained={tag!r} is neither an open_clip tag for model={model!r} nor an existing file.{hint} "
             f"Valid tags for {model!r}: {tags or 'none (use pretrained=<weights file>)'}; "
             "or pass a weights file path, 'hf-hub:org/repo', 'local-dir:/path', or None (random init, tests only)."
         )
-    if cfg.get("file") and os.path.isfile(cfg["file"]):
-        return cfg["file"], cfg
-
-    repo_id, hub_file = os.path.split(cfg.get("hf_hub", "")) if cfg.get("hf_hub") else ("", "")
-    hub_files = (hub_file,) if hub_file else _HUB_WEIGHT_FILES
-    places, fetch = [], []
-    if repo_id:
-        found = _find_in_hub_cache(repo_id, hub_files, cache_dir)
-        if found:
-            return found, cfg
-        places.append(f"Hugging Face cache {_hub_cache_dir(cache_dir)} (repo {repo_id}, file {' or '.join(hub_files)})")
-        fetch.append(f"huggingface-cli download {repo_id} {hub_files[0]} --cache-dir <folder>")
-    url = cfg.get("url", "")
-    if url:
-        candidate = os.path.join(_url_cache_dir(cache_dir), os.path.basename(url))
-        if os.path.isfile(candidate):
-            return candidate, cfg
-        places.append(f"{candidate} (downloaded from {url})")
-        fetch.append(f"wget -P <folder> {url}")
-    fetch.append(
-        f"python -c \"import open_clip; open_clip.create_model('{model}', pretrained='{tag}', "
-        "cache_dir='<folder>')\""
-    )
-
-    ok, reason = _downloads_possible(allow_download)
-    if not ok:
-        raise WeightsNotAvailableError(_missing_weights_message(model, tag, reason, places, fetch))
-    return oc_pretrained.download_pretrained(cfg, cache_dir=cache_dir), cfg
+    return dict(cfg)
 
 
-def _resolve_hub_repo(model: str, repo_id: str, cache_dir: str | None, allow_download: bool) -> str:
-    found = _find_in_hub_cache(repo_id, _HUB_WEIGHT_FILES, cache_dir)
-    if found:
-        return found
-    ok, reason = _downloads_possible(allow_download)
-    if not ok:
-        raise WeightsNotAvailableError(
-            _missing_weights_message(
-                model,
-                f"hf-hub:{repo_id}",
-                reason,
-                [f"Hugging Face cache {_hub_cache_dir(cache_dir)} (repo {repo_id}, file {' or '.join(_HUB_WEIGHT_FILES)})"],
-                [f"huggingface-cli download {repo_id} --cache-dir <folder>"],
-            )
+def _missing_weights_message(
+    model: str, pretrained: str, source: dict, reason: str, hub_cache: str, cache_dir: str | None
+) -> str:
+    repo_id, files = _hub_files(source)
+    folder = cache_dir or hub_cache
+    lines = [
+        (
+            f"weights for model={model!r} pretrained={pretrained!r} are not on this machine and cannot be "
+            f"downloaded now: {reason}."
         )
-    from open_clip.pretrained import download_pretrained_from_hf
+    ]
+    if repo_id:
+        others = f" (or {', '.join(repr(f) for f in files[1:])})" if len(files) > 1 else ""
+        lines.append(
+            f"Looked for Hub repo {repo_id!r}, file {files[0]!r}{others}, in the Hugging Face cache folder "
+            f"{hub_cache} (huggingface_hub.try_to_load_from_cache)."
+        )
+    if pretrained.startswith("hf-hub:"):
+        source_expr = json.dumps(source)
+    else:
+        source_expr = f"open_clip.get_pretrained_cfg({json.dumps(model)}, {json.dumps(pretrained)})"
+    code = f"import open_clip; print(open_clip.download_pretrained({source_expr}, cache_dir={json.dumps(folder)}))"
+    lines += [
+        "To fetch them, run one of these on a machine with internet access:",
+        f"  python -c {shlex.quote(code)}",
+    ]
+    if repo_id:
+        lines.append(f"  hf download {repo_id} {files[0]} --cache-dir {shlex.quote(folder)}")
+        lines.append(
+            "  (`hf` comes with huggingface_hub >= 1.0; before that it is `huggingface-cli download`, same "
+            "arguments" + (f"; if the repo has no {files[0]}, name {files[1]} instead" if len(files) > 1 else "")
+            + ")"
+        )
+    lines.append(
+        f"then copy {folder} to this machine and pass cache_dir={folder!r} to load_encoder/load_backbone "
+        "(params.yaml: paths.weights_dir), or, when no cache_dir is given, set the environment variable "
+        f"HF_HUB_CACHE={shlex.quote(folder)} (or HF_HOME=<dir> with the files in <dir>/hub) before "
+        "starting Python."
+    )
+    url = str(source.get("url") or "")
+    if url:
+        name = os.path.basename(urlparse(url).path) or "weights.pt"
+        lines += [
+            "Or download the original weights file of this tag and load it by path:",
+            f"  wget -O {shlex.quote(name)} {shlex.quote(url)}",
+            f"  then pass pretrained='/path/to/{name}'.",
+        ]
+    else:
+        lines.append("A weights file copied here can also be passed by path: pretrained='/path/to/file'.")
+    return "\n".join(lines)
 
-    return download_pretrained_from_hf(repo_id, cache_dir=cache_dir)
+
+def _cached_or_download(
+    model: str, pretrained: str, source: dict, cache_dir: str | None, allow_download: bool
+) -> str:
+    """A local weights file for ``source`` (a pretrained config, or ``{"hf_hub": "org/repo/"}``).
+
+    Looks in the Hugging Face cache first (no network); otherwise, if downloads are possible,
+    delegates to ``open_clip.download_pretrained`` (what ``open_clip.create_model`` does for a
+    tag); otherwise raises :class:`WeightsNotAvailableError` with the fetch instructions.
+    """
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    hub_cache = str(cache_dir or constants.HF_HUB_CACHE)
+    repo_id, files = _hub_files(source)
+    for filename in files:
+        found = try_to_load_from_cache(repo_id, filename, cache_dir=hub_cache)
+        if isinstance(found, str) and os.path.isfile(found):
+            return found
+    reason = _why_no_download(allow_download)
+    if reason is None:
+        try:
+            path = _open_clip().download_pretrained(source, cache_dir=cache_dir)
+        except Exception as err:  # noqa: BLE001 - any failure is reported with the instructions
+            reason = f"the download failed ({type(err).__name__}: {err})"
+        else:
+            if path and os.path.isfile(path):
+                return str(path)
+            reason = f"open_clip.download_pretrained returned {path!r}, not a file"
+    raise WeightsNotAvailableError(_missing_weights_message(model, pretrained, source, reason, hub_cache, cache_dir))
 
 
-def _resolve_local_dir(folder: str) -> str:
+def _single_weights_file(folder: str) -> str:
+    """The one weights file in ``folder`` (``pretrained="local-dir:<folder>"``)."""
     path = Path(folder)
     if not path.is_dir():
         raise FileNotFoundError(f"pretrained='local-dir:{folder}': folder not found")
@@ -301,17 +376,22 @@ def _resolve_weights(model: str, pretrained: str | None, cache_dir, allow_downlo
         return None, "", {}
     pretrained = str(pretrained)
     if pretrained.startswith("local-dir:"):
-        path = _resolve_local_dir(pretrained[len("local-dir:"):])
-        return path, f"sha256:{sha256_file(path)}", {}
-    if pretrained.startswith("hf-hub:"):
-        path = _resolve_hub_repo(model, pretrained[len("hf-hub:"):], cache_dir, allow_download)
-        return path, f"sha256:{sha256_file(path)}", {}
-    if os.path.isfile(pretrained):
-        return pretrained, f"sha256:{sha256_file(pretrained)}", {}
-    path, cfg = _resolve_tag(model, pretrained, cache_dir, allow_download)
-    # An open_clip tag names fixed published weights, so the tag identifies them (hashing a
-    # 1 GB file on every load would cost seconds for nothing).
-    return path, f"open_clip:{model}:{pretrained}", cfg
+        path = _single_weights_file(pretrained[len("local-dir:"):])
+    elif pretrained.startswith("hf-hub:"):
+        repo_id = pretrained[len("hf-hub:"):].strip("/")
+        if not repo_id:
+            raise ValueError(f"pretrained={pretrained!r} names no repo; use 'hf-hub:org/repo'")
+        source = {"hf_hub": f"{repo_id}/"}  # "org/repo/": the repo's default open_clip weights file
+        path = _cached_or_download(model, pretrained, source, cache_dir, allow_download)
+    elif os.path.isfile(pretrained):
+        path = pretrained
+    else:
+        cfg = _tag_config(model, pretrained)
+        # An open_clip tag names fixed published weights, so the tag identifies them (hashing a
+        # 1 GB file on every load would cost seconds for nothing).
+        path = _cached_or_download(model, pretrained, cfg, cache_dir, allow_download)
+        return path, f"open_clip:{model}:{pretrained}", cfg
+    return path, f"sha256:{sha256_file(path)}", {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -391,7 +471,7 @@ class ClipEncoder:
         ``dataset_or_loader``: a torch ``Dataset`` whose items are preprocessed tensors (or tuples
         whose first element is one), e.g. ``BenchmarkDataset.torch_dataset(encoder.transform)``,
         or a ``DataLoader`` over such a dataset (then ``batch_size``/``num_workers`` are ignored).
-        With an :class:`ood_core.datasets.ImageFiles` dataset, images it skipped (its
+        With an :class:`ood_core.features.datasets.ImageFiles` dataset, images it skipped (its
         ``skip_unreadable=True``) are left out; ``return_indices=True`` then also returns the
         int64 positions ``[n]`` of the rows in the dataset, so the caller can tell which.
         """
@@ -477,7 +557,8 @@ def load_encoder(
     pretrained: weights (see module docstring); ``None`` = random init seeded by ``random_init_seed``.
     device: ``None`` picks ``"cuda"`` when available, else ``"cpu"``.
     precision: ``"fp16"`` (half-precision model on CUDA, fp32 on CPU), ``"amp"`` or ``"fp32"``.
-    cache_dir: where open_clip downloads/looks for weights (default: the HF cache and ~/.cache/clip).
+    cache_dir: the Hugging Face cache folder searched (and downloaded into) for tag and ``hf-hub:``
+        weights (default: ``huggingface_hub.constants.HF_HUB_CACHE``).
     preprocess: ``"paper"`` or ``"openclip"``.
     allow_download: ``False`` never touches the network (missing weights raise at once).
 
@@ -519,7 +600,11 @@ def load_encoder(
     if preprocess == "paper":
         transform = paper_transform(image_size)
     else:
-        from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preprocess_dict
+        from open_clip.transform import (
+            PreprocessCfg,
+            image_transform_v2,
+            merge_preprocess_dict,
+        )
 
         pp = merge_preprocess_dict(dict(net.visual.preprocess_cfg), tag_cfg)
         pp = {k: v for k, v in pp.items() if k in PreprocessCfg.__dataclass_fields__}

@@ -1,0 +1,89 @@
+"""What a method is: typed parameters, an optional mining step and a score.
+
+A method's score takes image features ``[N, d]``, the study's :class:`~ood_core.features.TextFeatures`
+and the negatives its mining kept (sorted int64 indices into the method's candidate pool, empty
+for a method that mines none), and returns ``[N]`` float64 scores, **higher = more ID**.
+Parameters are frozen dataclasses built with :func:`ood_core._params.param`; a ``params.yaml``
+block may override them per backbone under ``per_backbone`` (:meth:`Method.mining_params_for`,
+:meth:`Method.scoring_params_for`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ood_core import _params
+from ood_core.features import TextFeatures
+
+__all__ = ["Method", "NoParams", "default_pool"]
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """The parameters of a step that has none."""
+
+
+def default_pool(texts: TextFeatures) -> np.ndarray:
+    """``[M, d]``: the wild corpus as most methods see it (nouns and adjectives, one template each)."""
+    return texts.candidates
+
+
+@dataclass(frozen=True)
+class Method:
+    """One OOD-detection method.
+
+    name : registry name (= its module name), e.g. ``"dnm"``. title : display name.
+    scoring_params : dataclass type of the score's parameters.
+    score : ``score(images [N, d], texts, negatives [n_neg] int64, params) -> [N] float64``.
+    mining_params / mine : for methods that select negative labels,
+        ``mine(texts, params) -> sorted int64 indices into candidate_pool(texts)``; else ``None``.
+    candidate_pool : ``candidate_pool(texts) -> [M, d]`` the features its negatives index.
+    """
+
+    name: str
+    title: str
+    scoring_params: type
+    score: Callable[[Any, TextFeatures, np.ndarray, Any], np.ndarray]
+    mining_params: type | None = None
+    mine: Callable[[TextFeatures, Any], np.ndarray] | None = None
+    candidate_pool: Callable[[TextFeatures], np.ndarray] = default_pool
+
+    def __post_init__(self) -> None:
+        if (self.mining_params is None) != (self.mine is None):
+            raise ValueError(f"method {self.name!r}: give both mining_params and mine, or neither")
+
+    @property
+    def mines(self) -> bool:
+        """Whether the method selects negative labels from the wild corpus."""
+        return self.mine is not None
+
+    def scoring_param_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(self.scoring_params))
+
+    def scoring_params_for(self, block: Mapping | None, backbone: str, where: str = "", backbones=None):
+        """Typed score parameters from a ``params.yaml`` block (``per_backbone`` overrides resolved)."""
+        return _params.parse_per_backbone(self.scoring_params, block, backbone,
+                                          where or f"method_params.{self.name}.scoring", backbones)
+
+    def mining_params_for(self, block: Mapping | None, backbone: str, where: str = "", backbones=None):
+        """Typed mining parameters, or ``None`` for a method that mines nothing (its block must be absent)."""
+        where = where or f"method_params.{self.name}.mining"
+        if self.mining_params is None:
+            if block:
+                raise ValueError(f"{where}: method {self.name!r} mines no negatives, so it takes no mining "
+                                 "parameters; remove the block")
+            return None
+        return _params.parse_per_backbone(self.mining_params, block, backbone, where, backbones)
+
+    def select_negatives(self, texts: TextFeatures, params) -> np.ndarray:
+        """Sorted int64 negatives (empty for a method that mines none)."""
+        if self.mine is None:
+            return np.zeros(0, dtype=np.int64)
+        return np.asarray(self.mine(texts, params), dtype=np.int64)
+
+    def negative_features(self, texts: TextFeatures, negatives) -> np.ndarray:
+        """``[n_neg, d]`` features of the given negatives in this method's candidate pool."""
+        return self.candidate_pool(texts)[np.asarray(negatives, dtype=np.int64)]

@@ -1,0 +1,126 @@
+"""The one path authority: where every file of the study lives, relative to the project root.
+
+Stages write here, notebooks and the report read here, and ``tests/test_layout.py`` checks that
+every ``deps``/``outs`` data path of ``dvc.yaml`` equals what this module says, for every
+benchmark x backbone x method of ``params.yaml``.
+
+::
+
+    data/corpus.tsv                                   the wild corpus (ood_core.text.corpus.Corpus)
+    data/embeddings/<study>/text/id.npy               [K, d] raw ID-label text features
+    data/embeddings/<study>/text/candidates.npy       [M, d] raw corpus features (corpus order)
+    data/embeddings/<study>/text/csp_adjectives.npy   [M_adj, d] CSP adjective features
+    data/embeddings/<study>/text/id_like.npy          [M] bool ground truth (simulated only)
+    data/embeddings/<study>/images/<split>.npy        [n, d] image features; split = ID or OOD set
+    data/negatives/<study>/<method>.npy               int64 indices into the method's candidate pool
+    results/<study>/scores/<method>.npz|.json         scores per split; details and parameters
+    metrics/<study>/<method>.json                     FPR95 / AUROC in % (DVC metrics)
+    results/<study or benchmark>/<notebook>/          an executed notebook, its figures and tables
+    results/<study>/sweeps/<notebook>.csv             an ablation's sweep (DVC plots)
+    results/report.md                                 every study's table
+
+``<study>`` is ``<benchmark>-<backbone>``, e.g. ``simulated-ViT-B-16``: every output of the
+simulated benchmark carries "simulated" in its path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Layout", "study_name", "TEXT_FILES"]
+
+# name -> what it holds (see the module docstring)
+TEXT_FILES = ("id.npy", "candidates.npy", "csp_adjectives.npy")
+ID_LIKE_FILE = "id_like.npy"
+
+
+def study_name(benchmark: str, backbone: str) -> str:
+    """``("simulated", "ViT-B-16")`` -> ``"simulated-ViT-B-16"``."""
+    return f"{benchmark}-{backbone}"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths under a project ``root`` (``Path(".")`` gives the relative paths dvc.yaml uses)."""
+
+    root: Path = Path(".")
+
+    def _p(self, *parts: str) -> Path:
+        return Path(self.root).joinpath(*parts)
+
+    # --- data -------------------------------------------------------------------------------------
+    @property
+    def corpus(self) -> Path:
+        return self._p("data", "corpus.tsv")
+
+    def embeddings_dir(self, study: str) -> Path:
+        return self._p("data", "embeddings", study)
+
+    def text_dir(self, study: str) -> Path:
+        return self.embeddings_dir(study) / "text"
+
+    def text_file(self, study: str, name: str) -> Path:
+        return self.text_dir(study) / name
+
+    def images_dir(self, study: str) -> Path:
+        return self.embeddings_dir(study) / "images"
+
+    def image_file(self, study: str, split: str) -> Path:
+        return self.images_dir(study) / f"{split}.npy"
+
+    def negatives_dir(self, study: str) -> Path:
+        return self._p("data", "negatives", study)
+
+    def negatives(self, study: str, method: str) -> Path:
+        return self.negatives_dir(study) / f"{method}.npy"
+
+    # --- results ----------------------------------------------------------------------------------
+    def results_dir(self, study: str) -> Path:
+        return self._p("results", study)
+
+    def scores(self, study: str, method: str) -> Path:
+        return self.results_dir(study) / "scores" / f"{method}.npz"
+
+    def score_details(self, study: str, method: str) -> Path:
+        return self.results_dir(study) / "scores" / f"{method}.json"
+
+    @property
+    def metrics_root(self) -> Path:
+        return self._p("metrics")
+
+    def metrics_dir(self, study: str) -> Path:
+        return self.metrics_root / study
+
+    def metrics(self, study: str, method: str) -> Path:
+        return self.metrics_dir(study) / f"{method}.json"
+
+    def notebook_dir(self, owner: str, notebook: str) -> Path:
+        """``owner`` is a study (per-study notebooks) or a benchmark (notebooks across backbones)."""
+        return self._p("results", owner, notebook)
+
+    def sweep_csv(self, study: str, notebook: str) -> Path:
+        return self.results_dir(study) / "sweeps" / f"{notebook}.csv"
+
+    @property
+    def report(self) -> Path:
+        return self._p("results", "report.md")
+
+    @property
+    def notebooks_dir(self) -> Path:
+        return self._p("notebooks")
+
+    def notebook_source(self, notebook: str) -> Path:
+        return self.notebooks_dir / f"{notebook}.ipynb"
+
+
+def find_root(start: str | Path | None = None) -> Path:
+    """The project root: the nearest folder at or above ``start`` (default: cwd) holding ``dvc.yaml``.
+
+    Lets a notebook opened in JupyterLab from ``notebooks/`` find the project's files.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").is_file() and (folder / "params.yaml").is_file():
+            return folder
+    raise FileNotFoundError(f"no project root (a folder with dvc.yaml and params.yaml) at or above {here}")

@@ -1,0 +1,150 @@
+"""The notebooks: their registry and their one-call setup.
+
+:data:`NOTEBOOKS` is the one list of notebooks: the ``nb_*`` stages of ``dvc.yaml``, the files
+in ``notebooks/`` and the smoke tests are checked against it. Each entry says whether the
+notebook runs per study (benchmark x backbone) or per benchmark, the ``params.yaml`` keys it
+reads, and the data it reads.
+
+In a notebook, the first code cell after the parameters is::
+
+    from ood_study.notebook import setup
+    nb = setup("02_ablation_tau", benchmark, backbone)
+
+which finds the project root (also when JupyterLab runs the kernel in ``notebooks/``), loads
+``params.yaml`` restricted to the notebook's keys, loads the study and prepares the output folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ood_study.layout import Layout, find_root, study_name
+from ood_study.params import SIMULATED, StudyParams, load_params
+
+__all__ = ["NotebookSpec", "NOTEBOOKS", "Notebook", "setup", "KERNEL_NAME"]
+
+KERNEL_NAME = "ood-core"
+
+
+@dataclass(frozen=True)
+class NotebookSpec:
+    """per: ``"study"`` or ``"benchmark"``. params: keys it reads (``{benchmark}`` formatted).
+    data: what it reads: ``"embeddings"``, ``"negatives"``, ``"metrics"`` (of its study) or
+    ``"all_metrics"`` (every study). sweep: whether it writes a sweep table (a DVC plot)."""
+
+    title: str
+    per: str = "study"
+    params: tuple[str, ...] = ()
+    data: tuple[str, ...] = ()
+    sweep: bool = False
+
+
+_ALL_METHODS = ("methods", "method_params")
+NOTEBOOKS: dict[str, NotebookSpec] = {
+    "01_main_results": NotebookSpec("Main results", params=("methods", "benchmark_sets.{benchmark}"),
+                                    data=("metrics",)),
+    "02_ablation_tau": NotebookSpec("DNM over tau", params=("ablations.tau", "method_params.dnm.scoring",
+                                                            "benchmark_sets.{benchmark}"),
+                                    data=("embeddings", "negatives"), sweep=True),
+    "03_ablation_temperature": NotebookSpec("Temperature", params=("ablations.temperature", *_ALL_METHODS,
+                                                                   "benchmark_sets.{benchmark}"),
+                                            data=("embeddings", "negatives"), sweep=True),
+    "04_ablation_groups": NotebookSpec("Number of groups", params=("ablations.groups", *_ALL_METHODS,
+                                                                   "benchmark_sets.{benchmark}"),
+                                       data=("embeddings", "negatives"), sweep=True),
+    "05_ablation_selection": NotebookSpec("Negative selection", params=(
+        "ablations.selection", "method_params.dnm", "method_params.neglabel", "benchmark_sets.{benchmark}"),
+        data=("embeddings",), sweep=True),
+    "06_ablation_corpus_size": NotebookSpec("Wild-corpus size", params=("ablations.corpus_size", *_ALL_METHODS,
+                                                                        "benchmark_sets.{benchmark}"),
+                                            data=("embeddings",), sweep=True),
+    "07_backbones": NotebookSpec("Backbones", per="benchmark", params=("backbones", "methods",
+                                                                       "benchmark_sets.{benchmark}"),
+                                 data=("all_metrics",)),
+    "08_false_negatives": NotebookSpec("False negatives", params=(
+        "ablations.false_negatives", "method_params.dnm.scoring", "method_params.neglabel.scoring",
+        "benchmark_sets.{benchmark}"), data=("embeddings", "negatives")),
+}
+
+
+def spec(name: str) -> NotebookSpec:
+    if name not in NOTEBOOKS:
+        raise ValueError(f"notebook={name!r} is unknown; valid: {list(NOTEBOOKS)}")
+    return NOTEBOOKS[name]
+
+
+def owner(name: str, benchmark: str, backbone: str | None) -> str:
+    """The results folder a notebook's outputs go under: its study, or its benchmark."""
+    return benchmark if spec(name).per == "benchmark" else study_name(benchmark, backbone)
+
+
+@dataclass
+class Notebook:
+    """What a notebook works with (returned by :func:`setup`)."""
+
+    name: str
+    benchmark: str
+    backbone: str | None
+    params: StudyParams
+    layout: Layout
+    output_dir: Path
+    study: object = None
+    _figures: list = field(default_factory=list)
+
+    @property
+    def tag(self) -> str:
+        """Every title of the offline default says SIMULATED: those numbers are not the paper's."""
+        return "SIMULATED benchmark" if self.benchmark == SIMULATED else self.benchmark
+
+    def save_figure(self, fig, name: str) -> Path:
+        """Save a finished figure as ``figures/<name>.png`` under the notebook's output folder."""
+        path = self.output_dir / "figures" / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+        return path
+
+    def save_table(self, table, name: str) -> Path:
+        """Save a DataFrame as ``tables/<name>.csv``."""
+        path = self.output_dir / "tables" / f"{name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(path, index=table.index.name is not None)
+        return path
+
+    def save_sweep(self, sweep) -> Path:
+        """Save an ablation's sweep table where ``dvc.yaml`` declares it as a plot."""
+        path = self.layout.sweep_csv(study_name(self.benchmark, self.backbone), self.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sweep.to_csv(path, index=False)
+        return path
+
+
+def setup(name: str, benchmark: str, backbone: str | None = None, root=None, params_path=None,
+          load: bool = True) -> Notebook:
+    """Everything a notebook needs, in one call (see the module docstring).
+
+    ``root``: the project root (default: found from the working folder). ``params_path``:
+    default ``<root>/params.yaml``. ``load``: load the study's features when the notebook reads them.
+    """
+    import seaborn as sns
+
+    from ood_study import study as _study
+
+    nb_spec = spec(name)
+    root = Path(root) if root is not None else find_root()
+    params = load_params(Path(params_path) if params_path else root / "params.yaml")
+    params = params.restricted([k.format(benchmark=benchmark) for k in nb_spec.params])
+    layout = Layout(root)
+    if nb_spec.per == "study" and backbone is None:
+        raise ValueError(f"notebook {name!r} runs per study: give a backbone")
+    out = layout.notebook_dir(owner(name, benchmark, backbone), name)
+    out.mkdir(parents=True, exist_ok=True)
+    sns.set_theme(style="whitegrid", context="notebook")
+    nb = Notebook(name, benchmark, backbone, params, layout, out)
+    if load and "embeddings" in nb_spec.data:
+        sets = params.sets(benchmark)
+        nb.study = _study.load_study(layout, benchmark, backbone, sets.id, sets.ood)
+        s = nb.study
+        print(f"{nb.tag}, {backbone}: {len(s.corpus)} wild labels, ID split {s.id_split!r} "
+              f"({len(s.images[s.id_split])} images), OOD splits {s.ood_splits}")
+    return nb

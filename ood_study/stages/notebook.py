@@ -1,0 +1,56 @@
+"""Stages ``nb_*``: execute ``notebooks/<name>.ipynb`` headless with papermill.
+
+``python -m ood_study.stages.notebook --notebook NAME --benchmark B [--backbone N]``. The
+notebook's parameters (benchmark, backbone, project root, params file) go to papermill in a
+YAML file; the executed notebook lands in its output folder (:mod:`ood_study.layout`), with the
+figures and tables it saves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from ood_study.layout import Layout
+from ood_study.notebook import KERNEL_NAME, NOTEBOOKS, owner, spec
+from ood_study.params import PARAMS_FILE, load_params
+from ood_study.stages import log, stage_params
+
+
+def params_keys(name: str, benchmark: str) -> list[str]:
+    """The params keys of notebook ``name`` (its dvc.yaml ``params:``)."""
+    return [k.format(benchmark=benchmark) for k in spec(name).params]
+
+
+def run(params_path: Path, layout: Layout, name: str, benchmark: str, backbone: str | None) -> None:
+    # Validate params.yaml and the notebook's keys before starting a kernel.
+    stage_params(load_params(params_path), spec(name).params, benchmark=benchmark)
+    out_dir = layout.notebook_dir(owner(name, benchmark, backbone), name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nb_params = {"benchmark": benchmark, "backbone": backbone, "root": str(Path(layout.root).resolve()),
+                 "params_path": str(Path(params_path).resolve())}
+    params_file = out_dir / "papermill_parameters.yaml"
+    params_file.write_text(yaml.safe_dump(nb_params, sort_keys=True))
+    cmd = [sys.executable, "-m", "papermill", "--kernel", KERNEL_NAME, "--cwd", str(Path(layout.root).resolve()),
+           "-f", str(params_file), "--no-progress-bar", str(layout.notebook_source(name)), str(out_dir / f"{name}.ipynb")]
+    log("notebook", " ".join(cmd))
+    subprocess.run(cmd, check=True)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default=PARAMS_FILE)
+    parser.add_argument("--root", default=".")
+    parser.add_argument("--notebook", required=True, choices=list(NOTEBOOKS))
+    parser.add_argument("--benchmark", required=True)
+    parser.add_argument("--backbone")
+    args = parser.parse_args(argv)
+    run(Path(args.params), Layout(Path(args.root)), args.notebook, args.benchmark, args.backbone)
+
+
+if __name__ == "__main__":
+    main()
