@@ -3,8 +3,8 @@
 Prints the wall time of ``density_select`` (default 47,000 nouns + 10,000 adjectives = 57,000
 candidates, d = 512, k = 100, metric "reference", neighbours over the whole pool as the released
 code) and of the bare blocked matrix products it cannot avoid (the same row blocks of the same
-search set, ``torch.addmm`` of the bias and the product into one preallocated block, results
-dropped), their ratio (target <= 1.3x) and the process's peak RSS (target < 3 GB; the RSS right
+search set, ``torch.mm(unit[block], unit.T, out=buf)`` into one preallocated block, inner size d,
+results dropped), their ratio (target <= 1.3x) and the process's peak RSS (target < 3 GB; the RSS right
 after loading torch and the data is printed as the baseline it includes). Repeated on CUDA when
 ``torch.cuda.is_available()``. Features are seeded random directions with norms ~ N(9, 1)
 (raw, un-normalised, like CLIP text features). Only public ``ood_core.mining`` functions are
@@ -43,18 +43,18 @@ def search_sets(is_adj: np.ndarray, neighbours: str) -> list[np.ndarray]:
 
 
 def products_only(x: torch.Tensor, sets: list[np.ndarray], block_size: int | None) -> None:
-    """The blocked products of density_select and nothing else (same search sets, same row blocks)."""
+    """The bare blocked products of density_select and nothing else: for each search set and each of
+    its row blocks (the same blocks, ``mining.knn_block_rows``), ``unit[block] @ unit.T`` of inner size
+    d into one preallocated block (``torch.mm(..., out=)``; no bias, no selection, results dropped)."""
     for rows in sets:
         part = x[torch.from_numpy(rows).to(x.device)]
-        norms = torch.linalg.vector_norm(part, dim=1)
-        unit = part / norms[:, None]
+        unit = part / torch.linalg.vector_norm(part, dim=1, keepdim=True)
         n = rows.size
         bs = mining.knn_block_rows(n, block_size)
         buf = unit.new_empty((min(bs, n), n))
         for start in range(0, n, bs):
             stop = min(n, start + bs)
-            torch.addmm(norms.expand(stop - start, n), unit[start:stop], unit.T, beta=1.0, alpha=-2.0,
-                        out=buf[:stop - start])
+            torch.mm(unit[start:stop], unit.T, out=buf[:stop - start])
     if x.device.type == "cuda":
         torch.cuda.synchronize()
 

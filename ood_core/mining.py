@@ -183,21 +183,24 @@ def _knn_smallest(unit: torch.Tensor, bias: torch.Tensor, m: int, mask_self: boo
     ``m`` smallest of ``e_ij = bias_j - 2 <unit_i, unit_j>`` over all ``j`` (``j != i`` if
     ``mask_self``), in the compute dtype. ``unit`` ``[n, d]``, ``bias`` ``[n]``.
 
-    One ``addmm`` per block writes the bias and the product into a reused buffer (no extra pass);
-    columns are padded to a multiple of the chunk width with ``+inf`` (zero rows, bias ``inf``).
+    The bias rides in the product: ``e_ij = <[unit_i, 1], [-2 unit_j, bias_j]>``, one ``mm`` of
+    inner size ``d + 1`` per block into a reused buffer (no separate pass to add the bias). Columns
+    are padded to a multiple of the chunk width with ``+inf`` (zero vector, bias ``inf``).
     """
     n, d = unit.shape
     width = max(1, min(_CHUNK, n // m))  # n // width >= m chunks, as _smallest_sorted needs
     n_pad = -(-n // width) * width
-    cols, col_bias = unit, bias
-    if n_pad > n:
-        cols = torch.cat([unit, unit.new_zeros((n_pad - n, d))])
-        col_bias = torch.cat([bias, bias.new_full((n_pad - n,), math.inf)])
+    cols = unit.new_zeros((n_pad, d + 1))  # [-2 unit_j, bias_j]; -2 x is exact in floating point
+    torch.mul(unit, -2.0, out=cols[:n, :d])
+    cols[:n, d] = bias
+    cols[n:, d] = math.inf
+    lhs = unit.new_ones((min(bs, n), d + 1))  # [unit_i, 1] of the current block
     buf = unit.new_empty((min(bs, n), n_pad))
     for start in _progress(range(0, n, bs), name):
         stop = min(n, start + bs)
-        blk = buf[:stop - start]
-        torch.addmm(col_bias.expand(stop - start, n_pad), unit[start:stop], cols.T, beta=1.0, alpha=-2.0, out=blk)
+        blk, rows_in = buf[:stop - start], lhs[:stop - start]
+        rows_in[:, :d] = unit[start:stop]
+        torch.mm(rows_in, cols.T, out=blk)
         if mask_self:
             rows = torch.arange(stop - start, device=unit.device)
             blk[rows, rows + start] = math.inf

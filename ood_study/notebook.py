@@ -108,7 +108,10 @@ class Notebook:
         """Save a DataFrame as ``tables/<name>.csv``."""
         path = self.output_dir / "tables" / f"{name}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(path, index=table.index.name is not None)
+        import pandas as pd
+
+        # Tables indexed by method (main_table, backbone_table, ...) keep their row labels.
+        table.to_csv(path, index=not isinstance(table.index, pd.RangeIndex))
         return path
 
     def save_sweep(self, sweep) -> Path:

@@ -53,6 +53,7 @@ def run_stages(root: Path, params_path: Path) -> None:
 def tiny_project(tmp_path_factory):
     """A project root with params.yaml, corpus, embeddings, negatives and metrics of one study."""
     root = tmp_path_factory.mktemp("project")
+    (root / "notebooks").symlink_to(REPO / "notebooks")  # a project root holds its notebooks
     params_path = root / "params.yaml"
     params_path.write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
     run_stages(root, params_path)

@@ -62,3 +62,14 @@ def test_load_metrics_missing_study_says_what_to_run(tmp_path):
 
     with pytest.raises(FileNotFoundError, match=r"dvc repro score@simulated-ViT-B-16-mcm"):
         report.load_metrics(Layout(tmp_path), "simulated-ViT-B-16", ["mcm"])
+
+
+def test_backbone_table_puts_each_backbones_average_side_by_side():
+    b16 = {"mcm": _metrics([1, 2, 3, 4, 2.5], [90, 91, 92, 93, 91.5]), "dnm": _metrics([0] * 5, [99] * 5)}
+    b32 = {"mcm": _metrics([5, 5, 5, 5, 5.0], [80, 80, 80, 80, 80.0])}
+    table = report.backbone_table({"ViT-B-16": b16, "ViT-B-32": b32})
+    assert list(table.index) == ["mcm", "dnm"]
+    assert table.loc["mcm", ("ViT-B-16", "FPR95")] == 2.5 and table.loc["mcm", ("ViT-B-32", "AUROC")] == 80.0
+    assert math.isnan(table.loc["dnm", ("ViT-B-32", "AUROC")])  # a missing method is a gap, not a number
+    with pytest.raises(ValueError, match="dvc repro"):
+        report.backbone_table({})

@@ -29,6 +29,9 @@ def params_keys(name: str, benchmark: str) -> list[str]:
 def run(params_path: Path, layout: Layout, name: str, benchmark: str, backbone: str | None) -> None:
     # Validate params.yaml and the notebook's keys before starting a kernel.
     stage_params(load_params(params_path), spec(name).params, benchmark=benchmark)
+    source = layout.notebook_source(name)
+    if not source.is_file():
+        raise FileNotFoundError(f"{source} not found: the project root {layout.root} must hold the notebooks/ folder")
     out_dir = layout.notebook_dir(owner(name, benchmark, backbone), name)
     out_dir.mkdir(parents=True, exist_ok=True)
     nb_params = {"benchmark": benchmark, "backbone": backbone, "root": str(Path(layout.root).resolve()),
@@ -36,7 +39,7 @@ def run(params_path: Path, layout: Layout, name: str, benchmark: str, backbone: 
     params_file = out_dir / "papermill_parameters.yaml"
     params_file.write_text(yaml.safe_dump(nb_params, sort_keys=True))
     cmd = [sys.executable, "-m", "papermill", "--kernel", KERNEL_NAME, "--cwd", str(Path(layout.root).resolve()),
-           "-f", str(params_file), "--no-progress-bar", str(layout.notebook_source(name)), str(out_dir / f"{name}.ipynb")]
+           "-f", str(params_file), "--no-progress-bar", str(source), str(out_dir / f"{name}.ipynb")]
     log("notebook", " ".join(cmd))
     subprocess.run(cmd, check=True)
 
