@@ -93,8 +93,9 @@ def main(argv=None):
     xt = torch.from_numpy(x)
     sets = search_sets(is_adj, args.neighbours)
     blocks = [mining.knn_block_rows(rows.size, args.block_size) for rows in sets]
-    print(f"# {args.n_nouns} nouns + {args.n_adj} adjectives, d={args.dim}, k={args.k} ({args.k + 1} distances "
-          f"for 'reference'), metric={args.metric}, neighbours={args.neighbours}; torch {torch.__version__}, "
+    used = f"{args.k + 1} distances, self not masked" if args.metric == "reference" else f"{args.k} others"
+    print(f"# {args.n_nouns} nouns + {args.n_adj} adjectives, d={args.dim}, k={args.k} ({used}), "
+          f"metric={args.metric}, neighbours={args.neighbours}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; search sets {[int(r.size) for r in sets]}, row blocks {blocks}")
     print(f"baseline RSS (torch + data)     {rss_gb():8.2f} GB")
 

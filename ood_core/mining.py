@@ -33,7 +33,7 @@ _BLOCK_ELEMENTS = 1 << 26
 # over groups of _GROUP chunk minima, until a row is short enough (<= _DIRECT_TOPK * m) for topk.
 _CHUNK = 8
 _GROUP = 4
-_DIRECT_TOPK = 8
+_DIRECT_TOPK = 32
 METRICS = ("reference", "paper")
 NEIGHBOURS = ("pool", "per_pos")
 

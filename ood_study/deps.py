@@ -119,25 +119,26 @@ def covered_by(path: Path, deps) -> bool:
 
 
 def main(argv=None) -> None:
-    """Print each dvc.yaml stage's import closure and whether its deps cover it."""
-    import yaml
+    """Print each dvc.yaml stage's import closure (DVC resolves the matrix) and whether its deps cover it.
+
+    ``python -m ood_study.deps [STAGE ...]``: only the stages whose name starts with one of STAGE.
+    Exits 1 when a closure file is not covered.
+    """
+    from dvc.repo import Repo
 
     argv = sys.argv[1:] if argv is None else argv
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    for name, stage in stages.items():
-        if argv and name not in argv:
+    uncovered = 0
+    for stage in Repo(str(REPO)).index.stages:
+        if argv and not any(stage.name.startswith(prefix) for prefix in argv):
             continue
-        body = stage.get("do", stage)
-        cmd = body["cmd"].replace("\n", " ")
-        for key, value in (("${item.notebook}", ""), ):
-            cmd = cmd.replace(key, value)
-        concrete = cmd.replace("${item.benchmark}", "B").replace("${item.backbone}", "N").replace(
-            "${item.method}", "M").replace("${item}", "B")
-        closure = sorted(stage_closure(concrete))
-        deps = [d for d in body.get("deps", []) if isinstance(d, str)]
-        print(f"{name}: {len(closure)} files")
+        closure = sorted(stage_closure(stage.cmd.replace("\n", " ")))
+        code_deps = [d.def_path for d in stage.deps if d.def_path.startswith(PROJECT_PACKAGES)]
+        print(f"{stage.name}: {len(closure)} project files imported; code deps {code_deps}")
         for path in closure:
-            print(f"  {'ok ' if covered_by(path, deps) else 'MISSING'} {path}")
+            ok = covered_by(path, code_deps)
+            uncovered += not ok
+            print(f"  {'covered' if ok else 'MISSING'} {path}")
+    raise SystemExit(1 if uncovered else 0)
 
 
 if __name__ == "__main__":

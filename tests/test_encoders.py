@@ -14,11 +14,11 @@ import pytest
 import torch
 from PIL import Image
 
-open_clip = pytest.importorskip("open_clip")
-hf_constants = pytest.importorskip("huggingface_hub.constants")
-
 from ood_core.features import encoders
 from ood_core.features.datasets import ImageFiles, UnreadableImageError
+
+open_clip = pytest.importorskip("open_clip")
+hf_constants = pytest.importorskip("huggingface_hub.constants")
 
 TINY = "ood-test-tiny-enc"
 TINY_CONFIG = {
