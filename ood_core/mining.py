@@ -118,7 +118,7 @@ def neglabel_select(cand_emb, id_emb, is_adj, percentile: float = 0.95, ratio: f
 
 def _progress(blocks, name: str):
     """A progress bar over row blocks, shown on a terminal only (tqdm's ``disable=None``)."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain: off a terminal it is disabled anyway (no widget warning in kernels)
 
     return tqdm(blocks, desc=f"kNN {name}", unit="block", leave=False, disable=None)
 

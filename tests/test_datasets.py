@@ -115,8 +115,10 @@ def test_registry_holds_the_spec_benchmarks_with_their_sizes():
 def test_data_root_precedence(monkeypatch, tmp_path):
     monkeypatch.delenv("OOD_DATA_ROOT", raising=False)
     assert datasets.data_root() == Path("data/benchmarks")
+    assert datasets.data_root(default="from/params") == Path("from/params")  # params.yaml's value
     monkeypatch.setenv("OOD_DATA_ROOT", str(tmp_path))
     assert datasets.data_root() == tmp_path
+    assert datasets.data_root(default="from/params") == tmp_path  # the environment overrides params.yaml
     assert datasets.get_dataset("sun").path == tmp_path / "SUN" / "images"
     assert datasets.data_root("elsewhere") == Path("elsewhere")
 

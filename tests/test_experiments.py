@@ -53,8 +53,9 @@ def test_method_params_resolve_per_backbone_overrides():
 
 def test_params_by_method_selects_methods_by_parameter():
     by_t = ex.params_by_method(PARAMS, "ViT-B-16", "temperature")
-    assert list(by_t) == [m for m in PARAMS.methods if m != "maxlogit"]
-    assert list(ex.params_by_method(PARAMS, "ViT-B-16", "n_groups")) == ["neglabel", "csp", "dnm"]
+    assert list(by_t)[:3] == ["mcm", "energy", "neglabel"] and "maxlogit" not in by_t  # params.yaml order
+    grouped = list(ex.params_by_method(PARAMS, "ViT-B-16", "n_groups"))
+    assert {"neglabel", "csp", "dnm"} <= set(grouped) and not {"mcm", "energy", "maxlogit"} & set(grouped)
 
 
 def test_csp_pool_swaps_only_adjective_rows():

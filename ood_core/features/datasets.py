@@ -41,11 +41,16 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _MAX_LISTED = 10  # problems name at most this many missing folders/files, then a count
 
 
-def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The benchmark data root: ``root`` if given, else ``$OOD_DATA_ROOT``, else ``data/benchmarks``."""
+def data_root(root: str | os.PathLike | None = None, *,
+              default: str | os.PathLike = DEFAULT_DATA_ROOT) -> Path:
+    """The benchmark data root: ``root`` if given, else ``$OOD_DATA_ROOT``, else ``default``.
+
+    The one place this precedence lives: the pipeline passes params.yaml's ``paths.data_root``
+    as ``default``, so the environment variable overrides params.yaml.
+    """
     if root is not None:
         return Path(root)
-    return Path(os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT)
+    return Path(os.environ.get(DATA_ROOT_ENV) or default)
 
 
 # --------------------------------------------------------------------------------------------

@@ -38,13 +38,11 @@ def feature_source(params: StudyParams, layout: Layout, benchmark: str, backbone
         if key not in _WORLDS:
             _WORLDS[key] = simulate.build_world(config, wordnet_dir=wordnet_dir)
         return _WORLDS[key]
-    import os
-
     from ood_core.features import datasets, encoders
     from ood_core.features.cache import EmbeddingCache
     from ood_core.features.clip import ClipFeatures
 
-    data_root = datasets.data_root(os.environ.get(datasets.DATA_ROOT_ENV) or layout.root / params.get("paths.data_root"))
+    data_root = datasets.data_root(default=layout.root / params.get("paths.data_root"))
     # Check every set before loading weights or encoding, so a missing folder fails in seconds.
     sets_by_split = {s: datasets.require(s, root=data_root) for s in (sets.id, *sets.ood)}
     encoder = encoders.load_backbone(backbone, precision=params.get("encoder.precision"),
