@@ -17,9 +17,9 @@ repro: setup
 test:
 	bash scripts/test.sh
 
-## JupyterLab on the project's kernel.
+## JupyterLab on the project's kernel (the notebooks find the project root themselves).
 lab: setup
-	jupyter lab notebooks/
+	jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean-results:
 	rm -rf results metrics

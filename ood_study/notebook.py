@@ -16,7 +16,7 @@ which finds the project root (also when JupyterLab runs the kernel in ``notebook
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ood_study.layout import Layout, find_root, study_name
@@ -90,7 +90,6 @@ class Notebook:
     layout: Layout
     output_dir: Path
     study: object = None
-    _figures: list = field(default_factory=list)
 
     @property
     def tag(self) -> str:
@@ -105,20 +104,33 @@ class Notebook:
         return path
 
     def save_table(self, table, name: str) -> Path:
-        """Save a DataFrame as ``tables/<name>.csv``."""
-        path = self.output_dir / "tables" / f"{name}.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Save a DataFrame as ``tables/<name>.csv``, floats at 6 significant digits.
+
+        Rounded by :func:`ood_study.study.round_sig` (the table passed in is not changed), so the
+        file is identical by hash across machines and thread counts (see there for the limits).
+        """
         import pandas as pd
 
+        from ood_study.study import round_sig
+
+        path = self.output_dir / "tables" / f"{name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
         # Tables indexed by method (main_table, backbone_table, ...) keep their row labels.
-        table.to_csv(path, index=not isinstance(table.index, pd.RangeIndex))
+        round_sig(table).to_csv(path, index=not isinstance(table.index, pd.RangeIndex))
         return path
 
     def save_sweep(self, sweep) -> Path:
-        """Save an ablation's sweep table where ``dvc.yaml`` declares it as a plot."""
+        """Save an ablation's sweep table where ``dvc.yaml`` declares it as a plot.
+
+        Every float (metrics in %, swept values) is written at 6 significant digits by
+        :func:`ood_study.study.round_sig` (the sweep passed in is not changed), so the CSV is
+        identical by hash across machines and thread counts (see there for the limits).
+        """
+        from ood_study.study import round_sig
+
         path = self.layout.sweep_csv(study_name(self.benchmark, self.backbone), self.name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        sweep.to_csv(path, index=False)
+        round_sig(sweep).to_csv(path, index=False)
         return path
 
 

@@ -7,8 +7,13 @@ on it): scoring a study is :func:`ood_study.experiments.score_study`; metrics co
 
 from __future__ import annotations
 
+import io
 import json
+import math
+import os
+import zipfile
 from dataclasses import dataclass
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +25,12 @@ from ood_core.text.corpus import Corpus
 from ood_study.layout import ID_LIKE_FILE, Layout, study_name
 from ood_study.params import SIMULATED
 
-__all__ = ["Study", "load_study", "evaluate", "summarize", "write_json", "METRIC_NAMES"]
+__all__ = ["Study", "load_study", "evaluate", "summarize", "write_json", "write_npz", "round_sig",
+           "SIG_DIGITS", "METRIC_NAMES"]
 
 METRIC_NAMES = ("fpr95", "auroc", "aupr_in", "aupr_out")
+SIG_DIGITS = 6
+"""Significant digits of every computed float the pipeline writes (see :func:`round_sig`)."""
 
 
 @dataclass
@@ -114,3 +122,85 @@ def write_json(path: Path, obj) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def round_sig(obj, digits: int = SIG_DIGITS):
+    """``obj`` with every float rounded to ``digits`` significant digits (default 6), for bit-stable outputs.
+
+    **Why.** The same commit run on another machine, BLAS or thread count sums float32 features in
+    another order, so computed numbers may differ in their last bits; written at full precision
+    they change the file hashes in ``dvc.lock`` and no one can verify a reproduction by hash.
+    Everything derived that the pipeline writes as text goes through this one helper first:
+    the metrics (fractions) in ``results/<study>/scores/<method>.json`` and the sweep tables
+    (percentages) of :meth:`ood_study.notebook.Notebook.save_sweep` / ``save_table``. The DVC
+    summaries ``metrics/<study>/<method>.json`` (and the report built from them) are coarser
+    still: percentages with two decimals (:func:`summarize`).
+
+    **Precision.** 6 significant digits: a metric fraction such as AUROC 0.946123 keeps 1e-6
+    (1e-4 percentage points), far below any difference the study reports (two decimals of a
+    percent) and far above float32 / float64 summation noise (~1e-7 relative or less).
+
+    **How.** ``float(f"{x:.{digits}g}")``: Python's correctly rounded decimal conversion, so the
+    result is the same double on every platform, and ``repr`` (what ``json`` and ``pandas.to_csv``
+    write) prints it in at most ``digits`` digits. NaN and +-inf pass unchanged.
+
+    **Limitation.** Rounding only absorbs noise that stays inside one rounding interval: a value
+    lying within last-bit noise of a boundary (…5 in the 7th digit) can still round to different
+    neighbours on two machines. And the metrics are functions of the score *ranking* (FPR95,
+    AUROC from ranks, AUPR): they are exactly reproducible unless a last-bit change flips the
+    order of two (near-)tied scores, which moves them by a whole rank step (1 / (n_id * n_ood)
+    for AUROC) that no rounding hides. ``tests/test_bitstable.py`` checks that thread counts 1 and
+    2 give identical files on the tiny project; that is evidence, not a proof for every machine.
+
+    Accepts a real number (numpy scalars included), a dict / list / tuple of them (recursively),
+    or a pandas DataFrame (a rounded copy of its float and object columns). Ints and bools are
+    returned unchanged (a Python ``int``); strings, None and anything else too.
+    """
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, Integral):
+        return int(obj)
+    if isinstance(obj, Real):
+        x = float(obj)
+        return x if not math.isfinite(x) else float(f"{x:.{digits}g}")
+    if isinstance(obj, dict):
+        return {k: round_sig(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(round_sig(v, digits) for v in obj)
+    if hasattr(obj, "select_dtypes") and hasattr(obj, "columns"):  # a pandas DataFrame (no pandas import here)
+        out = obj.copy()
+        for i in range(out.shape[1]):  # by position: MultiIndex or repeated column names work too
+            col = out.iloc[:, i]
+            if col.dtype.kind == "f" or col.dtype == object:  # floats, and floats mixed in object columns
+                out.iloc[:, i] = col.map(lambda v: round_sig(v, digits)).astype(col.dtype)
+        return out
+    return obj
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` whose bytes depend only on the arrays: no timestamps, members in sorted order.
+
+    ``np.savez`` stamps the current time into each zip member, so two identical runs differ by
+    hash. Here every member ``<name>.npy`` (written by :func:`numpy.lib.format.write_array`) has
+    the fixed date 1980-01-01 00:00:00, fixed attributes and no compression; the archive is
+    written to a temporary file and renamed into place. ``np.load(path)`` reads it like any
+    ``.npz``.
+
+    Bit-stable only on one machine: the arrays are the raw float scores, computed from float32
+    features, and may still differ in their last bits on another machine or thread count. The
+    rounded outputs (metrics JSON, sweep CSVs, the report: :func:`round_sig`) are the ones to
+    compare by hash across machines.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name in sorted(arrays):
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asarray(arrays[name]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_STORED
+            info.create_system = 3  # the default differs on Windows
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue())
+    os.replace(tmp, path)

@@ -109,3 +109,13 @@ def test_real_benchmark_without_images_fails_with_the_layout_before_encoding(tin
                     "--benchmark", "imagenet1k", "--backbone", "ViT-B-16"])
     message = str(info.value)
     assert "imagenet" in message.lower() and "val" in message
+
+
+def test_the_command_line_dispatches_to_the_stages(tiny_project, capsys):
+    from ood_study import cli
+
+    cli.main(["report", "--params", str(tiny_project / "params.yaml"), "--root", str(tiny_project)])
+    assert "SIMULATED" in Layout(tiny_project).report.read_text()
+    with pytest.raises(SystemExit) as info:
+        cli.main(["mien"])
+    assert info.value.code == 2 and "commands: corpus, embed, mine" in capsys.readouterr().err

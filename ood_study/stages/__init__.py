@@ -28,17 +28,14 @@ def stage_params(params: StudyParams, keys, **item) -> StudyParams:
     return params.restricted([k.format(**item) for k in keys])
 
 
-def stage_main(module_doc: str, keys, run, item_args=(), argv=None, extra=None) -> None:
+def stage_main(module_doc: str, keys, run, item_args=(), argv=None) -> None:
     """Parse ``--params --root`` and the matrix item (``item_args``), then ``run(params, layout, **item)``."""
     parser = argparse.ArgumentParser(description=module_doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default=PARAMS_FILE, help=f"params file (default: {PARAMS_FILE})")
     parser.add_argument("--root", default=".", help="project root holding data/, results/, metrics/")
     for name in item_args:
         parser.add_argument(f"--{name}", required=True)
-    if extra:
-        extra(parser)
     args = parser.parse_args(argv)
     item = {name: getattr(args, name) for name in item_args}
     params = stage_params(load_params(args.params), keys, **item)
-    extras = {k: v for k, v in vars(args).items() if k not in ("params", "root", *item_args)}
-    run(params, Layout(Path(args.root)), **item, **extras)
+    run(params, Layout(Path(args.root)), **item)

@@ -26,6 +26,17 @@ def params_keys(name: str, benchmark: str) -> list[str]:
     return [k.format(benchmark=benchmark) for k in spec(name).params]
 
 
+def ensure_kernel() -> None:
+    """Install the ``ood-core`` kernel into this environment if it is missing (e.g. a conda env made
+    from environment.yml, which cannot run ipykernel's install step)."""
+    from jupyter_client.kernelspec import find_kernel_specs
+
+    if KERNEL_NAME not in find_kernel_specs():
+        log("notebook", f"installing the Jupyter kernel {KERNEL_NAME!r} for {sys.executable}")
+        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL_NAME,
+                        "--display-name", "Python (ood_core)"], check=True, capture_output=True)
+
+
 def run(params_path: Path, layout: Layout, name: str, benchmark: str, backbone: str | None) -> None:
     # Validate params.yaml and the notebook's keys before starting a kernel.
     stage_params(load_params(params_path), spec(name).params, benchmark=benchmark)
@@ -36,6 +47,7 @@ def run(params_path: Path, layout: Layout, name: str, benchmark: str, backbone: 
     out_dir.mkdir(parents=True, exist_ok=True)
     nb_params = {"benchmark": benchmark, "backbone": backbone, "root": str(Path(layout.root).resolve()),
                  "params_path": str(Path(params_path).resolve())}
+    ensure_kernel()
     params_file = out_dir / "papermill_parameters.yaml"
     params_file.write_text(yaml.safe_dump(nb_params, sort_keys=True))
     cmd = [sys.executable, "-m", "papermill", "--kernel", KERNEL_NAME, "--cwd", str(Path(layout.root).resolve()),

@@ -3,6 +3,12 @@
 ``python -m ood_study.stages.score --benchmark B --backbone N --method M`` writes
 ``results/<study>/scores/<method>.npz`` (scores per split), ``.json`` (parameters, metrics,
 negatives) and ``metrics/<study>/<method>.json`` (the DVC metrics: FPR95 / AUROC in %).
+
+Bit-stable across machines and thread counts: both JSON files (metric fractions rounded to
+:data:`~ood_study.study.SIG_DIGITS` significant digits by :func:`~ood_study.study.round_sig`,
+the DVC summary to two decimals of a percent; sorted keys). Not bit-stable across machines: the
+``.npz`` of raw scores (float32-derived sums may differ in the last bits); it has no timestamp
+(:func:`~ood_study.study.write_npz`), so it is byte-identical when rerun on the same machine.
 """
 
 from __future__ import annotations
@@ -10,14 +16,12 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import numpy as np
-
 from ood_core import methods as _methods
 from ood_study.layout import Layout, study_name
 from ood_study.method_params import scoring_params
 from ood_study.params import StudyParams
 from ood_study.stages import log, stage_main
-from ood_study.study import evaluate, load_study, summarize, write_json
+from ood_study.study import evaluate, load_study, round_sig, summarize, write_json, write_npz
 
 PARAMS = ("method_params.{method}.scoring", "benchmark_sets.{benchmark}")
 
@@ -35,13 +39,12 @@ def run(params: StudyParams, layout: Layout, benchmark: str, backbone: str, meth
     log("score", f"{method}: average AUROC {100 * per_set['average']['auroc']:.2f} % "
         f"FPR95 {100 * per_set['average']['fpr95']:.2f} % in {time.perf_counter() - t0:.1f} s{tag}")
     name = study_name(benchmark, backbone)
-    path = layout.scores(name, method)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **scores)
+    write_npz(layout.scores(name, method), scores)
     detail = {"benchmark": benchmark, "backbone": backbone, "method": method, "simulated": study.is_simulated,
-              "scoring_params": dataclasses.asdict(sp), "n_negatives": int(len(negatives)), "metrics": per_set}
+              "scoring_params": dataclasses.asdict(sp), "n_negatives": int(len(negatives)),
+              "metrics": round_sig(per_set)}
     if study.id_like is not None and len(negatives):
-        detail["false_negative_rate"] = float(study.id_like[negatives].mean())
+        detail["false_negative_rate"] = round_sig(float(study.id_like[negatives].mean()))
     write_json(layout.score_details(name, method), detail)
     write_json(layout.metrics(name, method), summarize(per_set))
 

@@ -1,0 +1,74 @@
+"""One call from embeddings to a metrics table: :func:`evaluate`.
+
+For users who have their own embeddings and want a method's FPR95 / AUROC per OOD set without
+the pipeline (like OpenOOD's ``Evaluator`` or pytorch-ood's ``OODMetrics``)::
+
+    from ood_core.evaluation import evaluate
+    table = evaluate("dnm", id_images, {"inat": inat_images}, id_labels, candidates, is_adj,
+                     scoring={"tau": 0.5})
+
+Conventions are the library's: ID is the positive class, higher score = ID, FPR95 at the
+threshold whose ID recall is nearest 0.95 (:mod:`ood_core.metrics`).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from ood_core import methods as _methods
+from ood_core import metrics as _metrics
+from ood_core.features import TextFeatures
+
+__all__ = ["evaluate"]
+
+
+def evaluate(method: str, id_images, ood_images: Mapping[str, object], id_labels, candidates=None, is_adj=None,
+             csp_adjectives=None, *, mining: Mapping | None = None, scoring: Mapping | None = None,
+             backbone: str = "ViT-B-16", negatives=None):
+    """Mine (if the method does), score and evaluate ``method``; a ``pandas.DataFrame`` of metrics in %.
+
+    Args:
+        method: a registry name (``ood_core.methods.names()``).
+        id_images: ``[N_id, d]`` ID image embeddings. ood_images: OOD set name -> ``[N, d]``.
+        id_labels: ``[K, d]`` ID-label text embeddings.
+        candidates: ``[M, d]`` raw wild-corpus text embeddings (methods that mine), with
+            ``is_adj`` ``[M]`` bool; ``csp_adjectives`` ``[M_adj, d]`` for CSP.
+        mining, scoring: parameter overrides (as in ``params.yaml``'s ``method_params``); defaults
+            otherwise, with the released per-backbone values when given under ``per_backbone``.
+        negatives: precomputed negatives (indices into the method's candidate pool) to skip mining.
+
+    Returns:
+        DataFrame indexed by OOD set plus ``"average"``, columns ``fpr95``, ``auroc``, ``aupr_in``,
+        ``aupr_out`` in percent.
+    """
+    try:
+        import pandas as pd
+    except ImportError as err:  # pragma: no cover - pandas comes with the pipeline extra
+        raise ImportError("evaluate() returns a pandas DataFrame: pip install pandas") from err
+    m = _methods.get(method)
+    if not ood_images:
+        raise ValueError("ood_images is empty: give at least one OOD set")
+    id_labels = np.asarray(id_labels)
+    if m.mines or negatives is not None:
+        if candidates is None or is_adj is None:
+            raise ValueError(f"method {method!r} needs candidates and is_adj (the wild corpus embeddings)")
+        is_adj = np.asarray(is_adj, dtype=bool)
+    else:  # zero-shot scores use the ID labels only
+        candidates = np.zeros((0, id_labels.shape[1]), dtype=id_labels.dtype)
+        is_adj = np.zeros(0, dtype=bool)
+    if csp_adjectives is None:
+        if method == "csp":
+            raise ValueError("method 'csp' needs csp_adjectives (ood_core.features.csp_adjective_features)")
+        csp_adjectives = np.asarray(candidates)[is_adj]
+    texts = TextFeatures(id_labels, np.asarray(candidates), np.asarray(csp_adjectives), is_adj)
+    sp = m.scoring_params_for(scoring, backbone, where=f"scoring ({method})")
+    if negatives is None:
+        negatives = m.select_negatives(texts, m.mining_params_for(mining, backbone, where=f"mining ({method})"))
+    id_scores = m.score(id_images, texts, negatives, sp)
+    rows = {name: _metrics.ood_metrics(id_scores, m.score(x, texts, negatives, sp)) for name, x in ood_images.items()}
+    table = 100.0 * pd.DataFrame.from_dict(rows, orient="index")[["fpr95", "auroc", "aupr_in", "aupr_out"]]
+    table.loc["average"] = table.mean(axis=0)
+    table.index.name = "ood_set"
+    return table

@@ -1,0 +1,43 @@
+"""ood_core.evaluation.evaluate: embeddings in, the metrics table out, equal to the pieces by hand."""
+
+import numpy as np
+import pytest
+
+from ood_core import metrics, mining, scoring
+from ood_core.evaluation import evaluate
+
+
+def _data(seed=0, d=12):
+    rng = np.random.default_rng(seed)
+    ids = rng.normal(size=(6, d))
+    cand = rng.normal(size=(40, d)) * 3
+    is_adj = np.arange(40) >= 30
+    id_img = np.repeat(ids, 4, axis=0) + 0.7 * rng.normal(size=(24, d))
+    ood = {"a": cand[:10] / 3 + 0.7 * rng.normal(size=(10, d)), "b": rng.normal(size=(9, d))}
+    return ids, cand, is_adj, id_img, ood
+
+
+def test_dnm_table_equals_the_library_pieces():
+    ids, cand, is_adj, id_img, ood = _data()
+    table = evaluate("dnm", id_img, ood, ids, cand, is_adj, mining={"k": 5}, scoring={"n_groups": 2, "tau": 0.2})
+    neg = mining.density_select(cand, is_adj, k=5)
+    score = lambda x: scoring.dnm(x, ids, cand[neg], tau=0.2, n_groups=2)  # noqa: E731
+    for name, x in ood.items():
+        want = metrics.ood_metrics(score(id_img), score(x))
+        assert table.loc[name, "auroc"] == pytest.approx(100 * want["auroc"])
+        assert table.loc[name, "fpr95"] == pytest.approx(100 * want["fpr95"])
+    assert table.loc["average", "auroc"] == pytest.approx(table.loc[["a", "b"], "auroc"].mean())
+    assert list(table.columns) == ["fpr95", "auroc", "aupr_in", "aupr_out"]
+
+
+def test_zero_shot_methods_need_no_corpus_and_bad_input_is_named():
+    ids, cand, is_adj, id_img, ood = _data(1)
+    table = evaluate("mcm", id_img, ood, ids)
+    want = metrics.ood_metrics(scoring.mcm(id_img, ids), scoring.mcm(ood["b"], ids))
+    assert table.loc["b", "auroc"] == pytest.approx(100 * want["auroc"])
+    with pytest.raises(ValueError, match="needs candidates"):
+        evaluate("neglabel", id_img, ood, ids)
+    with pytest.raises(ValueError, match=r"tau = 1\.5 is out of range"):
+        evaluate("dnm", id_img, ood, ids, cand, is_adj, scoring={"tau": 1.5})
+    with pytest.raises(ValueError, match="valid methods"):
+        evaluate("knn", id_img, ood, ids)
