@@ -17,6 +17,7 @@ benchmark x backbone x method of ``params.yaml``.
     metrics/<study>/<method>.json                     FPR95 / AUROC in % (DVC metrics)
     results/<study or benchmark>/<notebook>/          an executed notebook, its figures and tables
     results/<study>/sweeps/<notebook>.csv             an ablation's sweep (DVC plots)
+    results/interactive/<owner>/<notebook>/           a notebook run by hand in JupyterLab (not DVC)
     results/report.md                                 every study's table
 
 ``<study>`` is ``<benchmark>-<backbone>``, e.g. ``simulated-ViT-B-16``: every output of the
@@ -98,6 +99,10 @@ class Layout:
     def notebook_dir(self, owner: str, notebook: str) -> Path:
         """``owner`` is a study (per-study notebooks) or a benchmark (notebooks across backbones)."""
         return self._p("results", owner, notebook)
+
+    def interactive_dir(self, owner: str, notebook: str) -> Path:
+        """Where a notebook run by hand (JupyterLab) writes: never a DVC-tracked output."""
+        return self._p("results", "interactive", owner, notebook)
 
     def sweep_csv(self, study: str, notebook: str) -> Path:
         return self.results_dir(study) / "sweeps" / f"{notebook}.csv"

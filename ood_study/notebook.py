@@ -89,6 +89,7 @@ class Notebook:
     params: StudyParams
     layout: Layout
     output_dir: Path
+    dvc_stage: bool = False
     study: object = None
 
     @property
@@ -128,18 +129,22 @@ class Notebook:
         """
         from ood_study.study import round_sig
 
-        path = self.layout.sweep_csv(study_name(self.benchmark, self.backbone), self.name)
+        path = (self.layout.sweep_csv(study_name(self.benchmark, self.backbone), self.name) if self.dvc_stage
+                else self.output_dir / "sweep.csv")  # an interactive run never writes a DVC output
         path.parent.mkdir(parents=True, exist_ok=True)
         round_sig(sweep).to_csv(path, index=False)
         return path
 
 
 def setup(name: str, benchmark: str, backbone: str | None = None, root=None, params_path=None,
-          load: bool = True) -> Notebook:
+          load: bool = True, dvc_stage: bool = False) -> Notebook:
     """Everything a notebook needs, in one call (see the module docstring).
 
     ``root``: the project root (default: found from the working folder). ``params_path``:
     default ``<root>/params.yaml``. ``load``: load the study's features when the notebook reads them.
+    ``dvc_stage``: True only when its DVC stage runs it (the stage injects it); an interactive run
+    writes its figures, tables and sweep under ``results/interactive/`` instead, never into
+    DVC-tracked outputs.
     """
     import seaborn as sns
 
@@ -152,10 +157,10 @@ def setup(name: str, benchmark: str, backbone: str | None = None, root=None, par
     layout = Layout(root)
     if nb_spec.per == "study" and backbone is None:
         raise ValueError(f"notebook {name!r} runs per study: give a backbone")
-    out = layout.notebook_dir(owner(name, benchmark, backbone), name)
+    out = (layout.notebook_dir if dvc_stage else layout.interactive_dir)(owner(name, benchmark, backbone), name)
     out.mkdir(parents=True, exist_ok=True)
     sns.set_theme(style="whitegrid", context="notebook")
-    nb = Notebook(name, benchmark, backbone, params, layout, out)
+    nb = Notebook(name, benchmark, backbone, params, layout, out, dvc_stage=dvc_stage)
     if load and "embeddings" in nb_spec.data:
         sets = params.sets(benchmark)
         nb.study = _study.load_study(layout, benchmark, backbone, sets.id, sets.ood)

@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -119,3 +120,26 @@ def test_the_command_line_dispatches_to_the_stages(tiny_project, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["mien"])
     assert info.value.code == 2 and "commands: corpus, embed, mine" in capsys.readouterr().err
+
+
+def test_a_misspelt_injected_parameter_is_an_error():
+    from ood_study.stages.notebook import check_parameters
+
+    source = Layout(Path(__file__).resolve().parent.parent).notebook_source("02_ablation_tau")
+    check_parameters(source, {"benchmark": "simulated", "backbone": "ViT-B-16", "dvc_stage": True})
+    with pytest.raises(ValueError, match=r"\['backbon'\] are not in its `parameters` cell"):
+        check_parameters(source, {"benchmark": "simulated", "backbon": "ViT-B-16"})
+
+
+def test_a_notebook_run_by_hand_writes_outside_the_dvc_outputs(tiny_project, monkeypatch):
+    from ood_study.notebook import setup
+
+    folder = tiny_project / "scratch"  # a folder inside the project, as notebooks/ for `make lab`
+    folder.mkdir(exist_ok=True)  # (tiny_project/notebooks is a symlink into the repository)
+    monkeypatch.chdir(folder)
+    (tiny_project / "dvc.yaml").touch()  # find_root looks for dvc.yaml and params.yaml
+    nb = setup("02_ablation_tau", "simulated", "ViT-B-16")
+    assert nb.layout.root == tiny_project.resolve() and not nb.dvc_stage
+    assert nb.output_dir == tiny_project.resolve() / "results" / "interactive" / STUDY / "02_ablation_tau"
+    sweep = nb.save_sweep(pd.DataFrame({"value": [0.5], "auroc": [90.0]}))
+    assert sweep.parent == nb.output_dir and not Layout(tiny_project).sweep_csv(STUDY, "interactive").exists()

@@ -37,6 +37,17 @@ def ensure_kernel() -> None:
                         "--display-name", "Python (ood_core)"], check=True, capture_output=True)
 
 
+def check_parameters(source: Path, nb_params: dict) -> None:
+    """Every injected name must be a parameter of the notebook (papermill would only warn)."""
+    import papermill
+
+    declared = set(papermill.inspect_notebook(str(source)))
+    unknown = sorted(set(nb_params) - declared)
+    if unknown:
+        raise ValueError(f"{source}: parameter(s) {unknown} are not in its `parameters` cell "
+                         f"(declared: {sorted(declared)}); add them there or fix the name")
+
+
 def run(params_path: Path, layout: Layout, name: str, benchmark: str, backbone: str | None) -> None:
     # Validate params.yaml and the notebook's keys before starting a kernel.
     stage_params(load_params(params_path), spec(name).params, benchmark=benchmark)
@@ -46,7 +57,8 @@ def run(params_path: Path, layout: Layout, name: str, benchmark: str, backbone: 
     out_dir = layout.notebook_dir(owner(name, benchmark, backbone), name)
     out_dir.mkdir(parents=True, exist_ok=True)
     nb_params = {"benchmark": benchmark, "backbone": backbone, "root": str(Path(layout.root).resolve()),
-                 "params_path": str(Path(params_path).resolve())}
+                 "params_path": str(Path(params_path).resolve()), "dvc_stage": True}
+    check_parameters(source, nb_params)
     ensure_kernel()
     params_file = out_dir / "papermill_parameters.yaml"
     params_file.write_text(yaml.safe_dump(nb_params, sort_keys=True))
