@@ -98,10 +98,12 @@ class Notebook:
         return "SIMULATED benchmark" if self.benchmark == SIMULATED else self.benchmark
 
     def save_figure(self, fig, name: str) -> Path:
-        """Save a finished figure as ``figures/<name>.png`` under the notebook's output folder."""
+        """Save a finished figure as ``figures/<name>.png`` (300 dpi) and ``.pdf``; returns the PNG path."""
         path = self.output_dir / "figures" / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=150, bbox_inches="tight")
+        fig.savefig(path, dpi=300, bbox_inches="tight")
+        # No creation date in the PDF, so a re-run gives the same bytes.
+        fig.savefig(path.with_suffix(".pdf"), bbox_inches="tight", metadata={"CreationDate": None})
         return path
 
     def save_table(self, table, name: str) -> Path:

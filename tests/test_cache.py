@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -239,3 +240,179 @@ def test_pipeline_outputs_without_time_are_byte_identical(tmp_path):
     assert a.read_bytes() == b.read_bytes()
     assert a.with_suffix(".json").read_bytes() == b.with_suffix(".json").read_bytes()
     assert "created" not in a.with_suffix(".json").read_text()
+
+
+# -- a cache shared by a group -----------------------------------------------------------------
+
+
+def _this_host():
+    """The host part of temp names: the host name with anything but [A-Za-z0-9_-] as '_'."""
+    import re
+    import socket
+
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())
+
+
+def _dead_pid():
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # exited and reaped: its PID names no process now
+    return child.pid
+
+
+def test_temp_files_of_dead_writers_are_removed_on_the_next_write(tmp_path, monkeypatch):
+    host, now = _this_host(), time.time()
+    two_days_ago = now - 2 * 24 * 3600
+    names = {
+        f".k.npy.{_dead_pid()}@{host}.abcd1234.tmp": (now, "gone"),  # this host, process dead
+        f".k.npy.{os.getpid()}@other-host.abcd1234.tmp": (two_days_ago, "gone"),  # another host, 2 days old
+        f".old.json.{os.getpid()}@{host}.zzzz9999.tmp": (two_days_ago, "gone"),  # untouched for 2 days
+        ".k.npy.ab12cd34.tmp": (two_days_ago, "gone"),  # an earlier version's name (no writer), old
+        f".k.npy.{os.getpid()}@{host}.abcd1234.tmp": (now, "kept"),  # a live writer (this process)
+        f".k.npy.{_dead_pid()}@other-host.abcd1234.tmp": (now, "kept"),  # another host's PIDs are not ours
+        ".k.npy.ab12cd34.tmp.partial": (two_days_ago, "kept"),  # not a temp name of ours
+        ".notes.tmp": (two_days_ago, "kept"),  # not a temp name of ours
+        ".k.npy.ef56ab78.tmp": (now, "kept"),  # an earlier version's name, fresh
+    }
+    for name, (mtime, _) in names.items():
+        (tmp_path / name).write_bytes(b"partial")
+        os.utime(tmp_path / name, (mtime, mtime))
+
+    renamed = []
+    real_replace = os.replace
+    monkeypatch.setattr(cache_mod.os, "replace", lambda src, dst: renamed.append(src) or real_replace(src, dst))
+    write_features(tmp_path / "k.npy", np.ones((2, 2)))
+    kept = {p.name for p in tmp_path.iterdir()} - {"k.npy", "k.json"}
+    assert kept == {n for n, (_, fate) in names.items() if fate == "kept"}
+    # this writer's own temp files carry its PID and host
+    assert [os.path.basename(s).startswith(f".{n}.{os.getpid()}@{host}.") for s, n in
+            zip(renamed, ["k.npy", "k.json"])] == [True, True]
+
+
+@pytest.mark.parametrize("content", ["[]", '"x"', "3", "null", "true", '[{"shape": [2, 3]}]'])
+def test_sidecar_holding_json_that_is_not_an_object_is_corrupt(tmp_path, content):
+    store = EmbeddingCache(tmp_path)
+    fields = {"model": "m"}
+    key = store.key(fields)
+    store.save(key, np.ones((2, 3)), {"fields": fields})
+    store.path(key).with_suffix(".json").write_text(content)
+    with pytest.raises(ValueError, match="not an object.*delete both and recompute"):
+        read_features(store.path(key))
+    assert store.load(key) is None and store.meta(key) is None  # a miss, not AttributeError
+    calls = []
+    again = store.get_or_compute(fields, lambda: calls.append(1) or np.full((2, 3), 4.0))
+    assert calls == [1] and again.tolist() == [[4.0] * 3] * 2
+    assert store.load(key).tolist() == again.tolist()  # recomputed and stored again
+
+
+def test_npz_in_place_of_the_array_is_corrupt(tmp_path):
+    store = EmbeddingCache(tmp_path)
+    key = store.key({"a": 1})
+    store.save(key, np.ones((2, 3)))
+    with open(store.path(key), "wb") as out:
+        np.savez(out, x=np.ones((2, 3)))  # a zip: np.load returns an NpzFile, not an array
+    with pytest.raises(ValueError, match="not a .npy array"):
+        read_features(store.path(key))
+    assert store.load(key) is None
+
+
+class FakeImageEncoder(CountingTextEncoder):
+    """No model: only the cache key fields; any encoding is recorded (it must not happen)."""
+
+    transform = staticmethod(lambda image: image)
+
+    def encode_images(self, *args, **kwargs):
+        self.calls += 1
+        raise AssertionError("encode_images must not be called")
+
+
+def _deny_writes_to(monkeypatch, folder):
+    """Make os.access answer 'not writable' for ``folder``, as it does for a non-root user on a
+    0o555 folder. Tests run as root, for whom mode bits do not stop writes (only read-only mounts
+    do), so this checks that the cache asks os.access and acts on its answer - not that the kernel
+    denies the write."""
+    real_access = os.access
+
+    def access(path, mode, **kwargs):
+        if os.path.realpath(path) == os.path.realpath(folder) and mode & os.W_OK:
+            return False
+        return real_access(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+
+
+def test_unwritable_cache_fails_before_computing_and_hits_still_read(tmp_path, monkeypatch):
+    root = tmp_path / "shared-cache"
+    store = EmbeddingCache(root)
+    store.get_or_compute({"model": "cached"}, lambda: np.ones((2, 2)))  # filled while writable
+    _deny_writes_to(monkeypatch, root)
+    calls = []
+    with pytest.raises(PermissionError, match=rf"(?s){root}.*not writable.*paths\.cache_dir"):
+        store.get_or_compute({"model": "new"}, lambda: calls.append(1) or np.ones((2, 2)))
+    assert calls == []  # failed before computing
+    assert store.get_or_compute({"model": "cached"}, lambda: calls.append(1)).shape == (2, 2)  # read-only: hits
+    assert calls == []
+
+    enc = CountingTextEncoder()
+    with pytest.raises(PermissionError, match=rf"{root}.*paths\.cache_dir"):
+        cached_text_features(enc, ["a photo of a tench"], store)
+    assert enc.calls == 0
+
+    dataset, _ = _sun_layout(tmp_path / "data")
+    images = FakeImageEncoder()
+    with pytest.raises(PermissionError, match=rf"{root}.*paths\.cache_dir"):
+        cached_image_features(images, dataset, store, num_workers=0)
+    assert images.calls == 0
+    assert len(list(root.glob("*.npy"))) == 1
+
+
+def test_cache_folder_that_cannot_be_created_fails_before_computing(tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    store = EmbeddingCache(tmp_path / "a-file" / "cache")  # real filesystem error, even for root
+    calls = []
+    with pytest.raises(PermissionError, match=r"a-file/cache cannot be created.*paths\.cache_dir"):
+        store.get_or_compute({"model": "m"}, lambda: calls.append(1) or np.ones(2))
+    assert calls == []
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root writes into a 0o555 folder anyway; covered by the os.access test above")
+def test_read_only_cache_folder_fails_before_computing_as_non_root(tmp_path):
+    root = tmp_path / "cache"
+    root.mkdir()
+    root.chmod(0o555)
+    try:
+        calls = []
+        with pytest.raises(PermissionError, match=rf"{root}.*not writable"):
+            EmbeddingCache(root).get_or_compute({"model": "m"}, lambda: calls.append(1) or np.ones(2))
+        assert calls == []
+    finally:
+        root.chmod(0o755)
+
+
+@pytest.mark.parametrize("umask, expected", [(0o002, 0o664), (0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_entries_get_mode_from_the_umask(tmp_path, umask, expected):
+    old = os.umask(umask)
+    try:
+        store = EmbeddingCache(tmp_path)
+        path = store.save(store.key({"m": 1}), np.ones((2, 2)))
+        assert os.umask(umask) == umask  # unchanged by the write
+    finally:
+        os.umask(old)
+    assert oct(path.stat().st_mode & 0o7777) == oct(expected)
+    assert oct(path.with_suffix(".json").stat().st_mode & 0o7777) == oct(expected)
+
+
+def test_umask_is_read_without_proc(monkeypatch):
+    def no_proc(*args, **kwargs):
+        raise OSError("no /proc here")
+
+    monkeypatch.setattr(cache_mod, "open", no_proc, raising=False)  # the module's open(): /proc/self/status
+    old = os.umask(0o027)
+    try:
+        assert cache_mod._umask() == 0o027
+        assert os.umask(0o027) == 0o027  # restored after reading
+    finally:
+        os.umask(old)

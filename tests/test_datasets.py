@@ -237,3 +237,45 @@ def test_collate_drops_skipped_items():
     assert batch.images.shape == (2, 3, 2, 2) and batch.indices.tolist() == [4, 6] and batch.n_items == 3
     empty = datasets.ImageFiles.collate_fn([(None, 0)])
     assert len(empty.images) == 0 and empty.n_items == 1
+
+
+def test_check_opens_image_headers_and_names_unreadable_files(tmp_path, monkeypatch):
+    make_layout("sun", tmp_path)  # 0.jpg 1.jpg 2.jpg, valid
+    folder = tmp_path / "SUN" / "images"
+    _put(folder / "3_empty.jpg", b"")
+    _put(folder / "4_text.jpg", b"<html>403 Forbidden</html>\n")  # a failed download saved as .jpg
+    png = io.BytesIO()
+    Image.new("RGB", (5, 5)).save(png, format="PNG")
+    _put(folder / "5_png_named_jpg.jpg", png.getvalue())  # decodes fine: not a problem
+    noisy = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(noisy, "JPEG")
+    start_of_scan = noisy.getvalue().index(b"\xff\xda")  # the header ends here, pixel data follows
+    assert len(noisy.getvalue()) > start_of_scan + 1000
+    # header intact, pixel data cut: passes (only the header is read; encoding will report it)
+    _put(folder / "6_cut_pixels.jpg", noisy.getvalue()[:start_of_scan + 200])
+    _shrink(monkeypatch, "sun", 7)
+    report = datasets.get_dataset("sun", tmp_path).check()
+    assert not report.ok and report.found_count == 7
+    assert report.unreadable == ["3_empty.jpg (empty file)", "4_text.jpg (not an image)"]
+    assert report.problems == ["2 image files cannot be read (they would fail at encoding; replace or delete them, "
+                               "or encode with skip_unreadable=True): 3_empty.jpg (empty file), "
+                               "4_text.jpg (not an image)"]
+    with pytest.raises(FileNotFoundError, match=r"3_empty\.jpg"):
+        datasets.require("sun", tmp_path)
+
+
+def test_unreadable_lists_are_limited_and_relative_to_the_split_folder(tmp_path, monkeypatch):
+    make_layout("textures", tmp_path)
+    for i in range(12):
+        _put(tmp_path / "dtd" / "images" / "banded" / f"z_{i:02d}.jpg", b"")
+    _shrink(monkeypatch, "textures", 16, 2)
+    report = datasets.get_dataset("textures", tmp_path).check()
+    assert len(report.unreadable) == 12 and report.unreadable[0] == "banded/z_00.jpg (empty file)"
+    (line,) = report.problems
+    assert line.startswith("12 image files cannot be read") and line.endswith("banded/z_09.jpg (empty file) "
+                                                                              "... and 2 more")
+
+    make_layout("food101", tmp_path)
+    _put(tmp_path / "food-101" / "images" / "apple_pie" / "12.jpg", b"\x00" * 100)
+    report = datasets.get_dataset("food101", tmp_path).check()
+    assert report.unreadable == ["images/apple_pie/12.jpg (not an image)"]

@@ -111,3 +111,23 @@ def test_stages_on_a_real_layout_with_a_random_weight_model(tiny_encoder, data_r
         assert set(metrics["AUROC"]) == {"sun", "average"}
         assert all(0.0 <= v <= 100.0 for v in metrics["AUROC"].values())
     assert len(list((tmp_path / "data" / "cache").glob("*.npy"))) > 0  # encoded once, cached
+
+
+def test_skip_unreadable_accepts_a_set_whose_only_problem_is_unreadable_files():
+    from types import SimpleNamespace
+
+    from ood_study.stages.embed import _checked
+
+    def fake(problems, unreadable):
+        report = SimpleNamespace(ok=not problems, problems=problems, unreadable=unreadable)
+        report.__str__ = lambda self: "; ".join(problems)
+        dataset = SimpleNamespace(check=lambda: report)
+        return SimpleNamespace(get_dataset=lambda name, root: dataset,
+                               require=lambda name, root: (_ for _ in ()).throw(FileNotFoundError("require")))
+
+    only_bad_files = fake(["1 unreadable image"], ["a.jpg"])
+    assert _checked(only_bad_files, "sun", "root", skip_unreadable=True) is not None
+    with pytest.raises(FileNotFoundError, match="require"):  # without the option, require() decides
+        _checked(only_bad_files, "sun", "root", skip_unreadable=False)
+    with pytest.raises(FileNotFoundError):  # a missing folder is never skipped
+        _checked(fake(["1 unreadable image", "5 images missing"], ["a.jpg"]), "sun", "root", skip_unreadable=True)

@@ -6,6 +6,12 @@ precision, and the exact texts (prompt templates included, since the texts are t
 strings) or the image files (hash of sorted relative paths and sizes). Same fields -> no
 encoding; any changed field -> a new key -> encoded again. Encoding on a miss is the feature
 source's job (:mod:`ood_core.features.clip`).
+
+A cache can be shared by a group: entries are written atomically with mode ``0o666 & ~umask``
+(use umask 002 and a setgid folder, ``chmod g+ws``, so the group can read and add entries) and
+interrupted writers' temp files are cleaned up (:mod:`ood_core.features.files`). Reading needs
+read access only; before computing a missing entry, :meth:`EmbeddingCache.require_writable`
+fails fast if the folder cannot be written, rather than after an encoding that would be lost.
 """
 
 from __future__ import annotations
@@ -97,16 +103,39 @@ class EmbeddingCache:
             log.warning("ignoring invalid cache entry: %s", err)
             return None
 
+    def require_writable(self) -> None:
+        """Raise PermissionError (naming the folder and the fix) unless new entries can be written.
+
+        Creates the folder if missing. Uses ``os.access`` (the kernel's permission check: mode
+        bits, ACLs, read-only mounts; note that for root only a read-only mount denies writing).
+        """
+        fix = (f"make it writable for this user (for a folder shared by a group: chgrp <group> {self.root}; "
+               f"chmod g+ws {self.root}; umask 002) or point the cache at a writable folder "
+               "(params.yaml: paths.cache_dir)")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise PermissionError(f"embedding cache folder {self.root} cannot be created ({err}); {fix}") from err
+        effective = os.access in os.supports_effective_ids
+        if not os.access(self.root, os.W_OK | os.X_OK, effective_ids=effective):
+            raise PermissionError(f"embedding cache folder {self.root} is not writable by this user, so computed "
+                                  f"features could not be stored; {fix}")
+
     def save(self, key: str, features, meta: dict | None = None) -> Path:
         """Atomically store ``features`` (float32) under ``key`` with ``meta`` in the sidecar."""
         return write_features(self.path(key), features, meta)
 
     def get_or_compute(self, fields: dict, compute_fn: Callable[[], np.ndarray]) -> np.ndarray:
-        """Cached features for ``fields``; on a miss call ``compute_fn()`` and store its result."""
+        """Cached features for ``fields``; on a miss call ``compute_fn()`` and store its result.
+
+        A hit needs read access only; on a miss :meth:`require_writable` is checked before
+        ``compute_fn`` runs.
+        """
         key = self.key(fields)
         cached = self.load(key)
         if cached is not None:
             return cached
+        self.require_writable()
         features = np.ascontiguousarray(compute_fn(), dtype=np.float32)
         self.save(key, features, {"fields": fields})
         return features

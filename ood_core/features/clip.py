@@ -63,7 +63,8 @@ class ClipFeatures:
 def cached_text_features(encoder, texts: Sequence[str], cache: EmbeddingCache, *, batch_size: int = 256) -> np.ndarray:
     """Raw text features float32 ``[len(texts), d]`` from ``cache``, encoding only on a miss.
 
-    Key: ``encoder.cache_fields()`` + the hash of the exact (prompted) texts, in order.
+    Key: ``encoder.cache_fields()`` + the hash of the exact (prompted) texts, in order. On a miss,
+    a cache folder that cannot be written raises PermissionError before any encoding.
     """
     texts = list(texts)
     fields = {"kind": "text", **encoder.cache_fields(), "texts_sha256": fingerprint_texts(texts),
@@ -85,6 +86,7 @@ def cached_image_features(
     Key: ``encoder.cache_fields()`` + dataset name/split + :func:`fingerprint_files` of its files
     + ``skip_unreadable``. With ``skip_unreadable=True`` unreadable files are left out (``n`` is
     then smaller) and listed, relative to ``dataset.path``, under ``cache.meta(key)["meta"]["skipped"]``.
+    On a miss, a cache folder that cannot be written raises PermissionError before any encoding.
     """
     files = dataset.files()
     fields = {
@@ -100,6 +102,7 @@ def cached_image_features(
     cached = cache.load(key)
     if cached is not None:
         return cached
+    cache.require_writable()
     images = ImageFiles(files, encoder.transform, skip_unreadable=skip_unreadable)
     features, rows = encoder.encode_images(images, batch_size=batch_size, num_workers=num_workers,
                                            return_indices=True)

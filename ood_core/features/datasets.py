@@ -3,7 +3,8 @@
 Every benchmark lives under one **data root**: :func:`data_root` takes the argument, else the
 environment variable ``OOD_DATA_ROOT``, else ``data/benchmarks`` (params.yaml passes its value).
 ``get_dataset(name)`` returns a :class:`BenchmarkDataset` describing the expected layout, image
-count and download source; ``check()`` says precisely what is missing; ``files()`` lists the
+count and download source; ``check()`` says precisely what is missing or unreadable (it opens
+every image's header: empty files and non-images fail there, not at encoding); ``files()`` lists the
 images (sorted relative POSIX paths, so the order is the same on every machine);
 ``torch_dataset(transform)`` reads them lazily.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -202,6 +203,8 @@ class CheckReport:
     """Result of :meth:`BenchmarkDataset.check`: ``ok`` and the list of ``problems`` (strings).
 
     ``found_count`` is the number of images found, ``expected_count`` the number expected;
+    ``unreadable`` lists the found images (relative to ``path``, with the reason) whose header
+    cannot be read - they count as found and make one of the ``problems``;
     ``str(report)`` is a message fit for an error, naming the layout and the download source.
     """
 
@@ -213,6 +216,7 @@ class CheckReport:
     expected_count: int
     layout: str = ""
     download: str = ""
+    unreadable: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         if self.ok:
@@ -234,6 +238,27 @@ def _is_image(path: Path) -> bool:
 
 def _images_in(folder: Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if p.is_file() and _is_image(p)), key=lambda p: p.name)
+
+
+def _header_problem(path: Path, image_module) -> str | None:
+    """Why ``path``'s image header cannot be read (``None`` if it can): open it, read its size.
+
+    ``PIL.Image.open`` reads only the header (format, size, mode), not the pixels, so truncated
+    pixel data still passes; empty files, non-images and unopenable files do not.
+    """
+    try:
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                return "empty file"
+            with image_module.open(handle) as image:
+                image.size
+    except image_module.UnidentifiedImageError:
+        return "not an image"
+    except OSError as err:
+        return f"cannot be opened: {err.strerror or err}"
+    except Exception as err:  # PIL raises several types for damaged headers (SyntaxError, ValueError, ...)
+        return f"damaged header: {type(err).__name__}: {err}"
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -425,27 +450,50 @@ class BenchmarkDataset:
                 bad = [n for n in names if n not in valid]
                 if bad:
                     problems.append(f"folders that are not ImageNet-1k wnids: {_limited(bad)}")
-            empty = [p.name for p in folders if not _images_in(p)]
+            per_folder = [_images_in(p) for p in folders]
+            empty = [p.name for p, images in zip(folders, per_folder) if not images]
             if empty:
                 problems.append(f"{len(empty)} class folders hold no images: {_limited(empty)}")
-            found = sum(len(_images_in(p)) for p in folders)
+            present = [f for images in per_folder for f in images]
         elif s.kind == "flat":
-            found = len(_images_in(self.path))
+            present = _images_in(self.path)
         else:
             try:
                 listed = self._list_split_files()
             except FileNotFoundError as err:
                 problems.append(str(err))
                 return report()
-            absent = [p.relative_to(self.path).as_posix() for p in listed if not p.is_file()]
-            if absent:
+            present = [p for p in listed if p.is_file()]
+            if len(present) < len(listed):
+                kept = set(present)
+                absent = [p.relative_to(self.path).as_posix() for p in listed if p not in kept]
                 problems.append(f"{len(absent)} images named in {s.list_file} are missing: {_limited(absent)}")
-            found = len(listed) - len(absent)
+        found = len(present)
 
         if found != s.expected_count:
             problems.append(f"{found:,} images found, expected {s.expected_count:,}"
                             + (" (incomplete download or extraction?)" if found < s.expected_count else ""))
-        return report()
+        unreadable = self._unreadable(present)
+        if unreadable:
+            problems.append(f"{len(unreadable)} image files cannot be read (they would fail at encoding; replace "
+                            f"or delete them, or encode with skip_unreadable=True): {_limited(unreadable)}")
+        result = report()
+        result.unreadable = unreadable
+        return result
+
+    def _unreadable(self, images: list[Path]) -> list[str]:
+        """``"<path relative to the split folder> (<reason>)"`` for each image whose header cannot be read."""
+        try:
+            from PIL import Image
+        except ImportError:  # pillow comes with the [clip] extra; without it nothing can be encoded either
+            log.warning("pillow is not installed: check() does not open the images of %s", self.name)
+            return []
+        bad = []
+        for path in images:
+            reason = _header_problem(path, Image)
+            if reason is not None:
+                bad.append(f"{path.relative_to(self.path).as_posix()} ({reason})")
+        return bad
 
     # -- loading -------------------------------------------------------------------------------
     def torch_dataset(self, transform: Callable, skip_unreadable: bool = False) -> "ImageFiles":

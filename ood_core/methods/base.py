@@ -41,6 +41,7 @@ class Method:
     mining_params / mine : for methods that select negative labels,
         ``mine(texts, params) -> sorted int64 indices into candidate_pool(texts)``; else ``None``.
     candidate_pool : ``candidate_pool(texts) -> [M, d]`` the features its negatives index.
+    color : its colour in every figure (hex; the project's figures use one colour per method).
     """
 
     name: str
@@ -50,6 +51,7 @@ class Method:
     mining_params: type | None = None
     mine: Callable[[TextFeatures, Any], np.ndarray] | None = None
     candidate_pool: Callable[[TextFeatures], np.ndarray] = default_pool
+    color: str = "#7f7f7f"
 
     def __post_init__(self) -> None:
         if (self.mining_params is None) != (self.mine is None):

@@ -43,4 +43,4 @@ def score(images, texts, negatives, params: ScoringParams):
 
 
 METHOD = Method(name="csp", title="CSP", scoring_params=ScoringParams, score=score,
-                mining_params=MiningParams, mine=mine, candidate_pool=candidate_pool)
+                mining_params=MiningParams, mine=mine, candidate_pool=candidate_pool, color="#CC79A7")

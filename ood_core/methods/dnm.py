@@ -49,4 +49,4 @@ def score(images, texts, negatives, params: ScoringParams):
 
 
 METHOD = Method(name="dnm", title="DNM", scoring_params=ScoringParams, score=score,
-                mining_params=MiningParams, mine=mine)
+                mining_params=MiningParams, mine=mine, color="#D55E00")

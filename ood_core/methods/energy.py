@@ -51,4 +51,4 @@ def score(images, texts, negatives, params: ScoringParams):
     return energy(images, texts.id_labels, temperature=params.temperature)
 
 
-METHOD = Method(name="energy", title="Energy", scoring_params=ScoringParams, score=score)
+METHOD = Method(name="energy", title="Energy", scoring_params=ScoringParams, score=score, color="#009E73")

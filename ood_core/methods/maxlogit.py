@@ -45,4 +45,4 @@ def score(images, texts, negatives, params: ScoringParams):
     return max_logit(images, texts.id_labels)
 
 
-METHOD = Method(name="maxlogit", title="MaxLogit", scoring_params=ScoringParams, score=score)
+METHOD = Method(name="maxlogit", title="MaxLogit", scoring_params=ScoringParams, score=score, color="#56B4E9")

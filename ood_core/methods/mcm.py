@@ -21,4 +21,4 @@ def score(images, texts, negatives, params: ScoringParams):
     return scoring.mcm(images, texts.id_labels, temperature=params.temperature)
 
 
-METHOD = Method(name="mcm", title="MCM", scoring_params=ScoringParams, score=score)
+METHOD = Method(name="mcm", title="MCM", scoring_params=ScoringParams, score=score, color="#E69F00")

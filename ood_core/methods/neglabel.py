@@ -41,4 +41,4 @@ def score(images, texts, negatives, params: ScoringParams):
 
 
 METHOD = Method(name="neglabel", title="NegLabel", scoring_params=ScoringParams, score=score,
-                mining_params=MiningParams, mine=mine)
+                mining_params=MiningParams, mine=mine, color="#0072B2")

@@ -44,13 +44,26 @@ def feature_source(params: StudyParams, layout: Layout, benchmark: str, backbone
 
     data_root = datasets.data_root(default=layout.root / params.get("paths.data_root"))
     # Check every set before loading weights or encoding, so a missing folder fails in seconds.
-    sets_by_split = {s: datasets.require(s, root=data_root) for s in (sets.id, *sets.ood)}
+    skip_unreadable = params.get("encoder.skip_unreadable")
+    sets_by_split = {s: _checked(datasets, s, data_root, skip_unreadable) for s in (sets.id, *sets.ood)}
     encoder = encoders.load_backbone(backbone, precision=params.get("encoder.precision"),
                                      preprocess=params.get("encoder.preprocess"),
                                      cache_dir=params.get("paths.weights_dir"))
     return ClipFeatures(encoder, sets_by_split, sets.id, EmbeddingCache(layout.root / params.get("paths.cache_dir")),
                         batch_size=params.get("encoder.batch_size"), num_workers=params.get("encoder.num_workers"),
-                        skip_unreadable=params.get("encoder.skip_unreadable"))
+                        skip_unreadable=skip_unreadable)
+
+
+def _checked(datasets, name: str, data_root, skip_unreadable: bool):
+    """The dataset, complete by ``check()``; with ``skip_unreadable`` a report whose only problem
+    is unreadable image files passes (the encoder then skips and records them)."""
+    if not skip_unreadable:
+        return datasets.require(name, root=data_root)
+    dataset = datasets.get_dataset(name, root=data_root)
+    report = dataset.check()
+    if report.ok or (report.unreadable and len(report.problems) == 1):
+        return dataset
+    raise FileNotFoundError(str(report))
 
 
 def _write(path, features: np.ndarray, meta: dict) -> None:
