@@ -138,7 +138,8 @@ def round_sig(obj, digits: int = SIG_DIGITS):
 
     **Precision.** 6 significant digits: a metric fraction such as AUROC 0.946123 keeps 1e-6
     (1e-4 percentage points), far below any difference the study reports (two decimals of a
-    percent) and far above float32 / float64 summation noise (~1e-7 relative or less).
+    percent) and far above the float64 noise of the arithmetic that turns ranks and counts into
+    metrics (~1e-16 relative).
 
     **How.** ``float(f"{x:.{digits}g}")``: Python's correctly rounded decimal conversion, so the
     result is the same double on every platform, and ``repr`` (what ``json`` and ``pandas.to_csv``
@@ -180,8 +181,10 @@ def round_sig(obj, digits: int = SIG_DIGITS):
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez`` whose bytes depend only on the arrays: no timestamps, members in sorted order.
 
-    ``np.savez`` stamps the current time into each zip member, so two identical runs differ by
-    hash. Here every member ``<name>.npy`` (written by :func:`numpy.lib.format.write_array`) has
+    ``np.savez`` promises no stable bytes: its members' dates and attributes come from
+    :mod:`zipfile` internals (a member named by a string in ``writestr`` gets the clock's time;
+    the creating system differs on Windows; the zip64 layout follows the Python version). (With
+    numpy 2.4 on Python 3.11 its members happen to carry zipfile's default 1980 date.) Here every member ``<name>.npy`` (written by :func:`numpy.lib.format.write_array`) has
     the fixed date 1980-01-01 00:00:00, fixed attributes and no compression; the archive is
     written to a temporary file and renamed into place. ``np.load(path)`` reads it like any
     ``.npz``.

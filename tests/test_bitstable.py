@@ -23,7 +23,7 @@ from ood_study.layout import Layout
 from ood_study.method_params import scoring_params
 from ood_study.params import load_params
 from ood_study.stages import score as score_stage
-from ood_study.study import SIG_DIGITS, load_study, round_sig, write_npz
+from ood_study.study import load_study, round_sig, write_npz
 
 REPO = Path(__file__).resolve().parent.parent
 STUDY = "simulated-ViT-B-16"
@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 
 from ood_study import experiments
+from ood_study.method_params import scoring_params
 from ood_study.notebook import setup
 from ood_study.params import load_params
 from ood_study.stages import report, score
@@ -46,10 +47,9 @@ params = root / "params.yaml"
 common = ["--params", str(params), "--root", str(root)]
 for method in load_params(params).methods:
     score.main([*common, "--benchmark", "simulated", "--backbone", "ViT-B-16", "--method", method])
-nb = setup("03_ablation_temperature", "simulated", "ViT-B-16", root=root, params_path=params)
-scoring = experiments.params_by_method(nb.params, "ViT-B-16", "temperature")
-negatives = {m: nb.study.negatives(m) for m in scoring}
-nb.save_sweep(experiments.temperature_sweep(nb.study, negatives, scoring, nb.params.ablation("temperature").grid))
+nb = setup("02_ablation_tau", "simulated", "ViT-B-16", root=root, params_path=params, dvc_stage=True)
+dnm = scoring_params(nb.params, "dnm", "ViT-B-16")
+nb.save_sweep(experiments.tau_sweep(nb.study, nb.study.negatives("dnm"), dnm, nb.params.ablation("tau").grid))
 report.main(common)
 (root / "threads.json").write_text(json.dumps(torch.get_num_threads()))
 """
@@ -91,15 +91,16 @@ def test_metrics_sweeps_and_report_are_identical_by_hash_across_thread_counts(ti
     one, two = (_stable_outputs(roots[n]) for n in (1, 2))
     methods = load_params(tiny_project / "params.yaml").methods
     expected = {f"metrics/{STUDY}/{m}.json" for m in methods} | {f"results/{STUDY}/scores/{m}.json" for m in methods}
-    expected |= {f"results/{STUDY}/sweeps/03_ablation_temperature.csv", "results/report.md"}
+    expected |= {f"results/{STUDY}/sweeps/02_ablation_tau.csv", "results/report.md"}
     assert set(one) == expected
     assert one == two
-    # The written floats carry at most SIG_DIGITS significant digits.
+    # The written floats carry at most 6 significant digits (round_sig is the identity on them).
     detail = json.loads(Layout(roots[1]).score_details(STUDY, "dnm").read_text())
     for per_set in detail["metrics"].values():
         assert all(round_sig(v) == v for v in per_set.values())
-    sweep = pd.read_csv(Layout(roots[1]).sweep_csv(STUDY, "03_ablation_temperature"))
-    assert sweep["auroc"].dropna().map(lambda v: len(repr(v).replace(".", "").lstrip("0")) <= SIG_DIGITS).all()
+    sweep = pd.read_csv(Layout(roots[1]).sweep_csv(STUDY, "02_ablation_tau"))
+    for column in ("fpr95", "auroc"):
+        assert all(round_sig(v) == v for v in sweep[column].dropna())
 
 
 def test_score_stage_writes_a_byte_identical_npz_twice_in_a_row(tiny_project, tmp_path, monkeypatch):
@@ -130,15 +131,20 @@ def test_write_npz_has_no_timestamp_and_round_trips(tmp_path, monkeypatch):
     arrays = {"b": np.arange(6, dtype=np.float32).reshape(2, 3), "a": np.linspace(0, 1, 5),
               "f": np.asfortranarray(np.arange(6.0).reshape(2, 3)), "i": np.arange(3, dtype=np.int64),
               "empty": np.zeros(0), "scalar": np.float64(1.5)}
+
+    def stamped(path):  # a zip member stamped with the clock, as ZipFile.writestr(name, ...) does
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("a.npy", b"")
+
     write_npz(tmp_path / "x.npz", arrays)
-    np.savez(tmp_path / "savez.npz", **arrays)
+    stamped(tmp_path / "stamped1.zip")
     real_time = time.time
     monkeypatch.setattr(time, "time", lambda: real_time() + 3 * 86400)
     write_npz(tmp_path / "y.npz", arrays)
-    np.savez(tmp_path / "savez2.npz", **arrays)
+    stamped(tmp_path / "stamped2.zip")
     assert (tmp_path / "x.npz").read_bytes() == (tmp_path / "y.npz").read_bytes()
-    # The shifted clock does reach np.savez's archive: the check above would catch a timestamp.
-    assert (tmp_path / "savez.npz").read_bytes() != (tmp_path / "savez2.npz").read_bytes()
+    # The shifted clock does reach a stamped archive: the check above would catch a timestamp.
+    assert (tmp_path / "stamped1.zip").read_bytes() != (tmp_path / "stamped2.zip").read_bytes()
     with zipfile.ZipFile(tmp_path / "x.npz") as zf:
         assert zf.namelist() == sorted(f"{k}.npy" for k in arrays)
         assert {i.date_time for i in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
