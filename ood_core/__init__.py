@@ -3,7 +3,7 @@
 Grouped by stage of the data flow (import the modules directly; nothing heavy runs at import):
 
 - text      ``ood_core.text.wordnet`` (WordNet 3.0 reader), ``ood_core.text.corpus`` (the wild
-            corpus, SPEC section 1), ``ood_core.text.prompts`` (templates), ``ood_core.text.imagenet``
+            corpus, docs/methods.md §1), ``ood_core.text.prompts`` (templates), ``ood_core.text.imagenet``
 - features  ``ood_core.features`` (the feature-source interface; prompting and CSP's ensembling),
             ``.encoders`` (open_clip), ``.datasets`` (benchmark folders), ``.files`` (feature
             files), ``.cache`` (content-addressed store), ``.clip`` (the real feature source)

@@ -1,4 +1,4 @@
-"""OOD metrics under the MCM / NegLabel convention (SPEC section 4).
+"""OOD metrics under the MCM / NegLabel convention (docs/methods.md §4).
 
 ID is the **positive** class and a higher score means "more in-distribution". OpenOOD and
 pytorch-ood use the opposite convention (OOD positive); their FPR@95 is a different number.

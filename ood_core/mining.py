@@ -1,4 +1,4 @@
-"""Negative-label selection from the wild corpus (SPEC section 2).
+"""Negative-label selection from the wild corpus (docs/methods.md §2).
 
 - :func:`neglabel_select`: NegLabel's percentile rule (and CSP's ``max_id_sim`` exclusion).
 - :func:`density_select`: DNM's Step 1, kNN density among the candidates (ID labels unused;

@@ -1,4 +1,4 @@
-"""Result tables: the project's numbers, the published ones (SPEC section 6), and their difference.
+"""Result tables: the project's numbers, the published ones (docs/methods.md §6), and their difference.
 
 Numbers are percentages with two decimals, per OOD set and averaged, like the papers. A
 table of the simulated benchmark always says so in its caption: those numbers come from
@@ -19,7 +19,7 @@ __all__ = ["PUBLISHED", "load_metrics", "main_table", "long_table", "backbone_ta
            "comparison_table", "to_markdown", "to_latex", "caption", "build_report"]
 
 # ImageNet-1k, CLIP ViT-B/16: (FPR95, AUROC) in %, from the MCM, NegLabel, CSP and AdaNeg
-# papers (SPEC section 6). None = not confirmed by a primary source.
+# papers (docs/methods.md §6). None = not confirmed by a primary source.
 _SETS = ("inaturalist", "sun", "places", "textures", "average")
 PUBLISHED = {
     "mcm": dict(zip(_SETS, [(30.91, 94.61), (37.59, 92.57), (44.69, 89.77), (57.77, 86.11), (42.74, 90.77)])),
@@ -78,7 +78,7 @@ def backbone_table(metrics_by_backbone: dict[str, dict[str, dict]]) -> pd.DataFr
 
 
 def published_table() -> pd.DataFrame:
-    """SPEC section 6 in :func:`main_table`'s layout (real set names), NaN where unconfirmed."""
+    """docs/methods.md §6 in :func:`main_table`'s layout (real set names), NaN where unconfirmed."""
     columns = pd.MultiIndex.from_product([list(_SETS), ["FPR95", "AUROC"]])
     rows = {m: [math.nan if v is None else v for s in _SETS for v in cells[s]] for m, cells in PUBLISHED.items()}
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
@@ -122,6 +122,6 @@ def build_report(params: StudyParams, layout: Layout) -> str:
             parts.append(f"## {study}\n\n" + to_markdown(table, caption(benchmark, backbone)))
             if benchmark == PUBLISHED_SOURCE["benchmark"] and backbone == PUBLISHED_SOURCE["backbone"]:
                 pub = published_table()
-                parts.append(to_markdown(pub, "Published (SPEC section 6; – = not confirmed)"))
+                parts.append(to_markdown(pub, "Published (docs/methods.md §6; – = not confirmed)"))
                 parts.append(to_markdown(comparison_table(table), "Ours minus published"))
     return "\n".join(parts)

@@ -1,4 +1,4 @@
-"""Result tables: layout, published numbers (SPEC section 6) and the per-cell difference."""
+"""Result tables: layout, published numbers (docs/methods.md §6) and the per-cell difference."""
 
 import math
 

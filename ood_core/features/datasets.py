@@ -1,4 +1,4 @@
-"""Registry of the real benchmarks (SPEC section 5): folder layouts, class names, checks, loading.
+"""Registry of the real benchmarks (docs/methods.md §5): folder layouts, class names, checks, loading.
 
 Every benchmark lives under one **data root**: :func:`data_root` takes the argument, else the
 environment variable ``OOD_DATA_ROOT``, else ``data/benchmarks`` (params.yaml passes its value).
@@ -11,7 +11,7 @@ images (sorted relative POSIX paths, so the order is the same on every machine);
 Layouts (relative to the data root; "<x>" is one folder per class) are listed in
 :data:`BENCHMARKS` and in docs/real_benchmarks.md. Image files are those ending in .jpg, .jpeg,
 .png (any case). Roles: ``"id"`` (in-distribution sets with class names), ``"ood"`` (no class
-names) and ``"id_shift"`` (ImageNet variants scored with all 1,000 ImageNet names, SPEC section 5).
+names) and ``"id_shift"`` (ImageNet variants scored with all 1,000 ImageNet names, docs/methods.md §5).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The WordNet wild corpus of negative-label candidates (SPEC section 1).
+"""The WordNet wild corpus of negative-label candidates (docs/methods.md §1).
 
 Prompt templates and prompt assembly live in :mod:`ood_core.text.prompts`.
 
@@ -111,7 +111,7 @@ def _check_lexnames(argument: str, names: Sequence[str], valid: tuple[str, ...])
 def load_wordnet_corpus(wordnet_dir: str | os.PathLike | None = None,
                         noun_lexnames: Sequence[str] | None = None,
                         adj_lexnames: Sequence[str] | None = None) -> Corpus:
-    """Build the wild corpus from WordNet 3.0 (SPEC section 1).
+    """Build the wild corpus from WordNet 3.0 (docs/methods.md §1).
 
     wordnet_dir : directory of the dictionary files (None: see ``wordnet.resolve_wordnet_dir``).
     noun_lexnames / adj_lexnames : lexicographer files to include (None: the defaults,

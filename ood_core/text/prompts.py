@@ -1,4 +1,4 @@
-"""Prompt templates and prompt assembly (SPEC section 1), defined once for every feature source.
+"""Prompt templates and prompt assembly (docs/methods.md §1), defined once for every feature source.
 
 - ID labels and nouns: ``"the nice {}"``; adjectives: ``"This is a {} photo"`` (NegLabel's templates).
 - CSP: each adjective becomes ``"<adjective> <suffix>"`` with a seeded random suffix from

@@ -1,4 +1,4 @@
-"""Stage ``corpus``: the WordNet wild corpus (SPEC section 1) -> ``data/corpus.tsv``."""
+"""Stage ``corpus``: the WordNet wild corpus (docs/methods.md §1) -> ``data/corpus.tsv``."""
 
 from __future__ import annotations
 
