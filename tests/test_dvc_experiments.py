@@ -69,5 +69,5 @@ def test_an_experiment_carries_its_metrics_and_changes_only_its_value(tmp_path):
     assert committed == metrics and committed != baseline
     diff = _run(["git", "diff", "-U0", "HEAD", run["rev"], "--", "params.yaml"], repo, env)
     changed = [line for line in diff.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))]
-    assert [line.split("#")[0].strip() for line in changed] == ["-tau: 0.5", "+tau: 0.1"], diff
+    assert [line[0] + line[1:].split("#")[0].strip() for line in changed] == ["-tau: 0.5", "+tau: 0.1"], diff
     assert "# ID-like fraction of the wild corpus" in changed[1]  # the comment survives
