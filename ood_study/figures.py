@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ood_core import methods as _methods
 
-__all__ = ["titled", "method_order", "method_palette", "mark_rejected"]
+__all__ = ["titled", "method_order", "method_palette", "mark_rejected", "plot_columns"]
 
 
 def titled(sweep, column: str = "method"):
@@ -44,3 +44,19 @@ def mark_rejected(ax, sweep, metric: str, parameter_label: str | None = None) ->
                    clip_on=False, zorder=5, label=label)
     ax.set_ylim(bottom, top)  # the marks sit on the axis; they must not rescale it
     return len(rejected)
+
+
+def plot_columns(sweep, tag: str, backbone: str | None):
+    """``sweep`` plus the two columns the DVC plot template (``.dvc/plots/sweep.json``) draws by.
+
+    ``series``: one line per OOD set when the sweep has one method, else one line per method
+    (its average over the OOD sets; other rows get ``""`` and are not drawn). ``panel``: one panel
+    per swept parameter, titled with the benchmark tag (``SIMULATED benchmark``) and backbone.
+    """
+    one_method = sweep["method"].nunique() == 1
+    if one_method:
+        series = list(sweep["ood_set"])
+    else:
+        series = [_methods.get(m).title if s == "average" else "" for m, s in zip(sweep["method"], sweep["ood_set"])]
+    where = f"{tag}, {backbone}" if backbone else tag
+    return sweep.assign(series=series, panel=[f"{p} ({where})" for p in sweep["parameter"]])

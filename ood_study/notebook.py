@@ -114,6 +114,7 @@ class Notebook:
         """
         import pandas as pd
 
+        from ood_study.figures import plot_columns
         from ood_study.study import round_sig
 
         path = self.output_dir / "tables" / f"{name}.csv"
@@ -125,16 +126,20 @@ class Notebook:
     def save_sweep(self, sweep) -> Path:
         """Save an ablation's sweep table where ``dvc.yaml`` declares it as a plot.
 
+        The table gets the ``series`` and ``panel`` columns of :func:`ood_study.figures.plot_columns`,
+        which the DVC plot template draws by (``dvc plots show``: one line per method or OOD set).
+
         Every float (metrics in %, swept values) is written at 6 significant digits by
         :func:`ood_study.study.round_sig` (the sweep passed in is not changed), so the CSV is
         identical by hash across machines and thread counts (see there for the limits).
         """
+        from ood_study.figures import plot_columns
         from ood_study.study import round_sig
 
         path = (self.layout.sweep_csv(study_name(self.benchmark, self.backbone), self.name) if self.dvc_stage
                 else self.output_dir / "sweep.csv")  # an interactive run never writes a DVC output
         path.parent.mkdir(parents=True, exist_ok=True)
-        round_sig(sweep).to_csv(path, index=False)
+        round_sig(plot_columns(sweep, self.tag, self.backbone)).to_csv(path, index=False)
         return path
 
 

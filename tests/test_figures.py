@@ -30,3 +30,15 @@ def test_rejected_settings_are_marked_at_the_bottom_in_the_method_colour():
     assert ax.get_legend_handles_labels()[1] == ["rejected setting (see the table)"]
     assert figures.mark_rejected(ax, sweep[sweep.valid], "auroc") == 0
     plt.close(fig)
+
+
+def test_plot_columns_give_one_line_per_ood_set_or_per_method_and_a_labelled_panel():
+    one = pd.DataFrame({"method": ["dnm"] * 2, "parameter": ["tau"] * 2, "value": [0.0, 0.5],
+                        "ood_set": ["sim-sun", "average"]})
+    got = figures.plot_columns(one, "SIMULATED benchmark", "ViT-B-16")
+    assert list(got.series) == ["sim-sun", "average"]
+    assert set(got.panel) == {"tau (SIMULATED benchmark, ViT-B-16)"}
+    many = pd.DataFrame({"method": ["mcm", "mcm", "dnm"], "parameter": ["temperature"] * 3, "value": [1.0] * 3,
+                         "ood_set": ["sim-sun", "average", "average"]})
+    assert list(figures.plot_columns(many, "x", None).series) == ["", "MCM", "DNM"]
+    assert "series" not in many  # the caller's table is not changed
