@@ -114,7 +114,6 @@ class Notebook:
         """
         import pandas as pd
 
-        from ood_study.figures import plot_columns
         from ood_study.study import round_sig
 
         path = self.output_dir / "tables" / f"{name}.csv"
