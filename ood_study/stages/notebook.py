@@ -63,7 +63,7 @@ def run(params_path: Path, layout: Layout, name: str, benchmark: str, backbone: 
     params_file = out_dir / "papermill_parameters.yaml"
     params_file.write_text(yaml.safe_dump(nb_params, sort_keys=True))
     cmd = [sys.executable, "-m", "papermill", "--kernel", KERNEL_NAME, "--cwd", str(Path(layout.root).resolve()),
-           "-f", str(params_file), "--no-progress-bar", str(source), str(out_dir / f"{name}.ipynb")]
+           "-f", str(params_file), "--progress-bar", str(source), str(out_dir / f"{name}.ipynb")]
     log("notebook", " ".join(cmd))
     subprocess.run(cmd, check=True)
 
