@@ -29,6 +29,8 @@ __all__ = [
     "as_matrix",
     "as_bool_vector",
     "l2_normalize",
+    "check_temperature",
+    "check_finite_scores",
     "check_same_dim",
     "check_positive_finite",
     "check_fraction",
@@ -84,15 +86,34 @@ def to_tensor(x: Any, name: str, dtype: torch.dtype, device: torch.device) -> to
 
 
 def as_matrix(x: Any, name: str, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """A non-empty, finite 2-D tensor ``[rows, dim]`` (see :func:`to_tensor`)."""
+    """A non-empty, finite 2-D tensor ``[rows, dim]`` (see :func:`to_tensor`).
+
+    NaN or inf anywhere raises ``ValueError`` naming ``name``, the first bad position and the count;
+    finite values too large for ``dtype`` (e.g. a long-double array above float32's max) are named
+    as an overflow of the compute dtype.
+    """
     t = to_tensor(x, name, dtype, device)
     if t.ndim != 2:
         raise ValueError(f"{name} must be 2-D [rows, dim]; got shape {tuple(t.shape)}")
     if t.shape[0] == 0 or t.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {tuple(t.shape)}); need at least 1 row and 1 column")
     if not bool(torch.isfinite(t).all()):
-        n_bad = int((~torch.isfinite(t)).sum())
-        raise ValueError(f"{name} holds {n_bad} non-finite value(s) (NaN or inf); all values must be finite")
+        bad = ~torch.isfinite(t)
+        n_bad = int(bad.sum())
+        row, col = (int(i) for i in torch.nonzero(bad)[0])
+        source = x.detach() if isinstance(x, torch.Tensor) else np.asarray(x)
+        src_finite = bool(torch.isfinite(source).all()) if isinstance(source, torch.Tensor) \
+            else bool(np.isfinite(source).all())
+        if src_finite:
+            raise ValueError(
+                f"{name} holds {n_bad} value(s) too large for the compute dtype {dtype} (first at row {row}, "
+                f"column {col}: {source[row, col]!r}; max {torch.finfo(dtype).max:.4g}); rescale {name} "
+                f"(only its direction is used) or pass float64 inputs"
+            )
+        raise ValueError(
+            f"{name} holds {n_bad} non-finite value(s) (NaN or inf; first at row {row}, column {col}); "
+            f"all values must be finite: drop or re-embed those rows"
+        )
     return t
 
 
@@ -111,12 +132,73 @@ def as_bool_vector(x: Any, name: str, length: int) -> np.ndarray:
 
 
 def l2_normalize(t: torch.Tensor, name: str) -> torch.Tensor:
-    """Rows divided by their L2 norm; a zero row raises ``ValueError`` (its direction is undefined)."""
+    """Rows divided by their L2 norm; a zero row raises ``ValueError`` (its direction is undefined).
+
+    Overflow- and underflow-safe: a row whose squared norm overflows (a float32 row of norm ~1e25)
+    or falls into the subnormal range (norm below ``sqrt(tiny / eps)``, ~3e-16 in float32) is first
+    divided by the power of two at or just below its max-abs entry (exact), then normalised. Other rows
+    take the one-pass ``t / ||t||``; both give bit-identical results for a row and its power-of-two
+    multiples. A row holding NaN or inf raises ``ValueError`` naming ``name`` and the row.
+    """
     norms = torch.linalg.vector_norm(t, dim=1, keepdim=True)
-    if bool((norms == 0).any()):
-        row = int(torch.nonzero(norms[:, 0] == 0)[0, 0])
+    info = torch.finfo(t.dtype)
+    unsafe = ~torch.isfinite(norms[:, 0]) | (norms[:, 0] < math.sqrt(info.tiny / info.eps))
+    if not bool(unsafe.any()):
+        return t / norms
+    rows = torch.nonzero(unsafe)[:, 0]
+    sub = t[rows]
+    peak = sub.abs().amax(dim=1, keepdim=True)  # NaN if the row holds a NaN
+    bad = ~torch.isfinite(peak[:, 0])
+    if bool(bad.any()):
+        row = int(rows[torch.nonzero(bad)[0, 0]])
+        raise ValueError(f"{name} row {row} holds NaN or inf; embeddings must be finite to L2-normalise")
+    zero = peak[:, 0] == 0
+    if bool(zero.any()):
+        row = int(rows[torch.nonzero(zero)[0, 0]])
         raise ValueError(f"{name} row {row} has zero norm; embeddings must be non-zero to L2-normalise")
-    return t / norms
+    _, exponent = torch.frexp(peak)  # peak = m * 2**exponent, m in [0.5, 1)
+    # Divide by 2**(exponent - 1), exact and representable even for peaks near the dtype's max
+    # (2**exponent would be inf there) or subnormal: the max-abs entry becomes m * 2 in [1, 2).
+    sub = sub / torch.ldexp(torch.ones_like(peak), exponent - 1)
+    out = t / norms
+    out[rows] = sub / torch.linalg.vector_norm(sub, dim=1, keepdim=True)
+    return out
+
+
+def check_temperature(temperature: Any, dtype: torch.dtype, name: str = "temperature") -> float:
+    """A finite ``temperature > 0`` whose cosine logits ``s / temperature`` (``|s| <= 1``) fit ``dtype``.
+
+    Below ``max(2 / finfo.max, finfo.tiny)`` (~1.2e-38 in float32, ~2.2e-308 in float64) the logits
+    overflow to inf (or the temperature itself is subnormal) and softmax / logsumexp would return
+    NaN or inf: ``ValueError`` names the dtype, the limit and the fixes.
+    """
+    def smallest(d: torch.dtype) -> float:
+        return max(2.0 / torch.finfo(d).max, torch.finfo(d).tiny)
+
+    t = check_positive_finite(temperature, name)
+    info = torch.finfo(dtype)
+    limit = smallest(dtype)
+    if t < limit:
+        hint = "" if dtype == torch.float64 else \
+            f", or pass float64 inputs (valid down to {smallest(torch.float64):.3g})"
+        raise ValueError(
+            f"{name}={temperature!r} is too small for {dtype} arithmetic: the logits cosine / {name} (up to "
+            f"1 / {name} = {1.0 / t:.3g}) overflow {dtype} (max {info.max:.3g}), so the scores would be NaN or "
+            f"inf; use {name} >= {limit:.3g}{hint}"
+        )
+    return t
+
+
+def check_finite_scores(scores: torch.Tensor, what: str, cause: str) -> torch.Tensor:
+    """``scores`` unchanged if all finite; else ``ValueError`` naming ``what``, the first bad row and ``cause``."""
+    bad = ~torch.isfinite(scores)
+    if bool(bad.any()):
+        row = int(torch.nonzero(bad)[0, 0])
+        raise ValueError(
+            f"{what} is non-finite ({float(scores[row])!r}) for {int(bad.sum())} image(s), first row {row}; "
+            f"refusing to return it. Likely cause: {cause}"
+        )
+    return scores
 
 
 def check_same_dim(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str) -> None:

@@ -50,6 +50,10 @@ def _range_text(meta: Mapping) -> str:
     right = ")" if meta.get("high_open") else "]"
     lo = "-inf" if low is None else f"{low:g}"
     hi = "inf" if high is None else f"{high:g}"
+    if low is None:
+        left = "("  # infinities are never valid values
+    if high is None:
+        right = ")"
     return f"in {left}{lo}, {hi}{right}"
 
 
@@ -67,9 +71,14 @@ def _check_scalar(kind: type, value: Any, name: str, meta: Mapping) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"{name} = {value!r} must be an integer {_range_text(meta)}")
     elif kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{name} = {value!r} must be a finite number {_range_text(meta)}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond the float range
+            value = math.inf
+        if not math.isfinite(value):
+            raise ValueError(f"{name} = {given!r} must be a finite number {_range_text(meta)}")
     if meta.get("choices") is not None and value not in meta["choices"]:
         close = difflib.get_close_matches(str(value), [str(c) for c in meta["choices"]], n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,4 +1,4 @@
-"""Zero-shot OOD scores (SPEC section 3): MCM, NegLabel's grouped score, DNM's debiased score.
+"""Zero-shot OOD scores (docs/methods.md §3): MCM, NegLabel's grouped score, DNM's debiased score.
 
 Every score takes image embeddings ``img`` ``[N, d]``, ID-label embeddings ``id_emb`` ``[K, d]``
 and (for the grouped scores) negative-label embeddings ``neg_emb`` ``[M, d]``, as numpy arrays
@@ -18,6 +18,11 @@ Computation (shared by all scores):
   cosines of exactly 1 at ``T = 0.01`` give finite scores. If an image's ID exp-sum still
   underflows in float32 (its ID logits lie more than ~87 below its best negative), that image is
   recomputed in float64; if it underflows even there, a ``ValueError`` names the temperature.
+- No silent numbers: a temperature so small that ``cosine / T`` overflows the compute dtype
+  (``T < ~1.2e-38`` in float32, ``~2.2e-308`` in float64) raises ``ValueError`` before any
+  scoring, and every returned score is checked finite (else ``ValueError`` naming the cause).
+  Non-finite inputs raise ``ValueError`` naming the argument; rows of any finite non-zero norm,
+  e.g. ~1e25 in float32, are normalised exactly (``ood_core._array.l2_normalize``).
 - Memory is bounded for any ``N``: ``batch_size`` images at a time (default: about 4M logits
   per block).
 - ``device=None``: the device of a CUDA tensor input, else the CPU (see ``ood_core._array``).
@@ -121,11 +126,17 @@ def _block_sums(img_block: torch.Tensor, text_over_t: torch.Tensor, n_id: int, n
     return id_sum, pos_mean, group_sums
 
 
-def _scores_by_block(img_t, text_t, temperature, n_id, n_pos, n_groups, q, batch_size, per_image):
+def _overflow_cause(temperature: float, dtype: torch.dtype) -> str:
+    return (f"an overflow or NaN in the {dtype} logits cosine / temperature (temperature={temperature!r}); "
+            f"use a larger temperature or float64 inputs")
+
+
+def _scores_by_block(img_t, text_t, temperature, n_id, n_pos, n_groups, q, batch_size, per_image, what):
     """Run ``per_image(id_sum, pos_mean, group_sums) -> [B] float64`` over image blocks.
 
     Images whose ID exp-sum is below the compute dtype's smallest normal number (underflow) are
-    recomputed in float64; if that still underflows a ``ValueError`` names the temperature.
+    recomputed in float64; if that still underflows a ``ValueError`` names the temperature. A
+    non-finite score (``what``) raises ``ValueError`` instead of being returned.
     """
     text_over_t = text_t / temperature
     n = img_t.shape[0]
@@ -152,6 +163,7 @@ def _scores_by_block(img_t, text_t, temperature, n_id, n_pos, n_groups, q, batch
                 f"temperature (valid: > 0, with (max cosine gap) / temperature < ~700)"
             )
         out[start:start + bs] = per_image(id_sum, pos_mean, group_sums)
+    _array.check_finite_scores(out, what, _overflow_cause(temperature, img_t.dtype))
     return out.cpu().numpy()
 
 
@@ -166,13 +178,15 @@ def mcm(img, id_emb, temperature: float = 1.0, *, device=None, batch_size: int |
         ``[N]`` float64 in ``[1/K, 1]``; higher = ID (softmax in the compute dtype, max-shifted).
     """
     temperature = _array.check_positive_finite(temperature, "temperature")
-    _, _, img_t, id_t, _ = _prepare(img, id_emb, None, device)
+    dtype, _, img_t, id_t, _ = _prepare(img, id_emb, None, device)
+    temperature = _array.check_temperature(temperature, dtype)
     id_over_t = id_t / temperature
     bs = _auto_batch_size(batch_size, id_t.shape[0], img_t.shape[0])
     out = torch.empty(img_t.shape[0], dtype=torch.float64, device=img_t.device)
     for start in range(0, img_t.shape[0], bs):
         # max softmax >= 1/K: no underflow question here
         out[start:start + bs] = torch.softmax(img_t[start:start + bs] @ id_over_t.T, dim=1).amax(dim=1)
+    _array.check_finite_scores(out, "the MCM score", _overflow_cause(temperature, dtype))
     return out.cpu().numpy()
 
 
@@ -197,7 +211,8 @@ def neglabel(img, id_emb, neg_emb, temperature: float = 0.01, n_groups: int = 10
         ``[N]`` float64 in ``(0, 1]``; higher = ID.
     """
     temperature = _array.check_positive_finite(temperature, "temperature")
-    _, _, img_t, id_t, neg_t = _prepare(img, id_emb, neg_emb, device)
+    dtype, _, img_t, id_t, neg_t = _prepare(img, id_emb, neg_emb, device)
+    temperature = _array.check_temperature(temperature, dtype)
     groups = make_groups(neg_t.shape[0], n_groups, seed)
     g, q = groups.shape
     text_t = torch.cat([id_t, neg_t[torch.from_numpy(groups.reshape(-1)).to(neg_t.device)]])
@@ -205,12 +220,13 @@ def neglabel(img, id_emb, neg_emb, temperature: float = 0.01, n_groups: int = 10
     def per_image(id_sum, pos_mean, group_sums):
         return (id_sum[:, None] / (id_sum[:, None] + group_sums)).mean(dim=1)
 
-    return _scores_by_block(img_t, text_t, temperature, id_t.shape[0], 0, g, q, batch_size, per_image)
+    return _scores_by_block(img_t, text_t, temperature, id_t.shape[0], 0, g, q, batch_size, per_image,
+                            "the NegLabel score")
 
 
 def dnm(img, id_emb, neg_emb, temperature: float = 0.01, tau: float = 0.5, n_groups: int = 100, seed: int = 0,
         sigma: float = 0.0, n_pos_samples: int = 1, *, device=None, batch_size: int | None = None) -> np.ndarray:
-    """DNM's debiased score (the paper's Theorem 1 estimator, SPEC section 3).
+    """DNM's debiased score (the paper's Theorem 1 estimator, docs/methods.md §3).
 
     With groups from :func:`make_groups` ``(M, n_groups, seed)`` (``Q = M // G``)::
 
@@ -256,6 +272,12 @@ def dnm(img, id_emb, neg_emb, temperature: float = 0.01, tau: float = 0.5, n_gro
         raise ValueError(f"sigma={sigma!r} must be a finite number >= 0")
     n_pos_samples = _array.check_int_range(n_pos_samples, "n_pos_samples", 1, np.iinfo(np.int32).max)
     dtype, dev, img_t, id_t, neg_t = _prepare(img, id_emb, neg_emb, device)
+    temperature = _array.check_temperature(temperature, dtype)
+    if sigma > torch.finfo(dtype).max / 64:
+        raise ValueError(
+            f"sigma={sigma!r} is too large for {dtype} arithmetic: the noisy copies id_emb + sigma * noise would "
+            f"overflow (max {torch.finfo(dtype).max:.3g}); use sigma <= {torch.finfo(dtype).max / 64:.3g}"
+        )
     k, m = id_t.shape[0], neg_t.shape[0]
     n_groups = _array.check_int_range(n_groups, "n_groups", 1, m)
     q = m // n_groups
@@ -293,4 +315,5 @@ def dnm(img, id_emb, neg_emb, temperature: float = 0.01, tau: float = 0.5, n_gro
             z = c_id * id_sum[:, None] + group_sums / (1.0 - tau)
         return ((id_sum / k)[:, None] / z).mean(dim=1)
 
-    return _scores_by_block(img_t, text_t, temperature, k, n_pos, n_groups, q, batch_size, per_image)
+    return _scores_by_block(img_t, text_t, temperature, k, n_pos, n_groups, q, batch_size, per_image,
+                            "the DNM score")

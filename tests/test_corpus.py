@@ -1,4 +1,4 @@
-"""Wild corpus (SPEC section 1) on the real WordNet 3.0 files; skipped where they are not installed."""
+"""Wild corpus (docs/methods.md §1) on the real WordNet 3.0 files; skipped where they are not installed."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ def corpus():
 
 
 def test_counts_are_the_recorded_ones_and_in_the_spec_band(corpus):
-    # Recorded on Debian wordnet-base (WordNet 3.0) with the SPEC's sorted-lexname rule.
+    # Recorded on Debian wordnet-base (WordNet 3.0) with the sorted-lexname rule (docs/methods.md §1).
     assert (corpus.n_noun, corpus.n_adj) == (46446, 11047)
-    # SPEC: "roughly 46.5k nouns + 10k adjectives" (released lists: 46,560 + 10,060).
+    # Expected: roughly 46.5k nouns + 10k adjectives (released lists: 46,560 + 10,060).
     assert 45_000 < corpus.n_noun < 48_000
     assert 9_500 < corpus.n_adj < 11_500
     assert len(corpus) == len(corpus.words) == corpus.is_adj.size == len(corpus.lexnames) == corpus.offsets.size
@@ -139,3 +139,116 @@ def test_csp_phrases_are_seeded_and_use_the_suffix_list():
 def test_corpus_length_mismatch_is_rejected():
     with pytest.raises(ValueError, match="is_adj has 1 entries but words has 2"):
         C.Corpus(words=["a", "b"], is_adj=[True], lexnames=["adj.all", "adj.all"], offsets=[1, 2])
+
+
+# --- validated WordNet files: a copy in tmp_path, truncated or corrupted -------------------------
+
+WN_FILES = ("data.noun", "data.adj", "index.noun", "index.adj")
+
+
+@pytest.fixture
+def wn_copy(tmp_path):
+    """A private copy of the four dictionary files (never cached before: a fresh directory)."""
+    for name in WN_FILES:
+        (tmp_path / name).write_bytes((WN_DIR / name).read_bytes())
+    return tmp_path
+
+
+def _split(path):
+    """(header lines, synset lines) of a data or index file, as bytes with their newlines."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    n_header = next(i for i, line in enumerate(lines) if not line.startswith(b"  "))
+    return lines[:n_header], lines[n_header:]
+
+
+def _index_offsets(path):
+    """Distinct synset offsets listed in an index file, parsed by the format's field counts."""
+    offsets = set()
+    for line in _split(path)[1]:
+        f = line.split()
+        offsets.update(int(o) for o in f[6 + int(f[3]):])
+    return offsets
+
+
+def test_a_data_noun_cut_at_a_line_boundary_is_refused_with_the_counts(wn_copy):
+    header, synsets = _split(wn_copy / "data.noun")
+    kept = synsets[: len(synsets) // 2]
+    (wn_copy / "data.noun").write_bytes(b"".join(header + kept))
+    listed = _index_offsets(wn_copy / "index.noun")
+    assert (len(kept), len(listed)) == (41057, 82115)  # half the file; what index.noun lists
+    pattern = (rf"WordNet file {wn_copy / 'data.noun'} holds {len(kept)} synsets but {wn_copy / 'index.noun'} "
+               rf"lists {len(listed)} distinct synset offsets \({len(listed) - len(kept)} listed offset\(s\) "
+               rf"have no synset in data\.noun.*reinstall")
+    with pytest.raises(ValueError, match=pattern):
+        wn.read_synsets("n", wn_copy)
+    with pytest.raises(ValueError, match=pattern):  # the public entry point, not a smaller corpus
+        C.load_wordnet_corpus(wordnet_dir=wn_copy)
+    # The adjectives of the same copy are intact and still read.
+    assert len(wn.read_synsets("a", wn_copy)) == len(_index_offsets(wn_copy / "index.adj")) == 18156
+
+
+def _corrupt_adj_line(wn_copy, k, edit):
+    """Apply ``edit`` to the k-th synset line of data.adj; return (1-based line number, byte offset)."""
+    header, synsets = _split(wn_copy / "data.adj")
+    number, offset = len(header) + k + 1, sum(map(len, header + synsets[:k]))
+    assert int(synsets[k][:8]) == offset  # a synset line starts with its own byte offset
+    synsets[k] = edit(synsets[k])
+    (wn_copy / "data.adj").write_bytes(b"".join(header + synsets))
+    return number, offset
+
+
+@pytest.mark.parametrize("edit, reason", [
+    (lambda line: line.replace(b" | ", b" ", 1), r"no ' \| ' gloss separator"),
+    (lambda line: b" ".join(line.split(b" | ")[0].split()[:-4]) + b" | gloss\n",  # one pointer short
+     r"w_cnt=\d+ and p_cnt=\d+ call for \d+ fields before the gloss, found \d+"),
+    (lambda line: line[:9] + b"xx" + line[11:], r"a numeric field is not a number"),
+    (lambda line: line[:9] + b"77" + line[11:], r"lex_filenum '77' is not a WordNet 3\.0 lexicographer file"),
+    (lambda line: b"%08d" % (int(line[:8]) + 1) + line[8:], r"it names offset \d+ but starts at byte \d+"),
+    (lambda line: line[:12] + b"v" + line[13:], r"ss_type 'v' does not belong in data\.adj"),
+], ids=["no-gloss", "pointer-missing", "not-a-number", "bad-lex-filenum", "wrong-offset", "wrong-ss-type"])
+def test_a_malformed_data_line_is_named_by_file_line_and_offset(wn_copy, edit, reason):
+    number, offset = _corrupt_adj_line(wn_copy, 1000, edit)
+    with pytest.raises(ValueError, match=rf"WordNet file {wn_copy / 'data.adj'}: line {number} "
+                                         rf"\(byte offset {offset}\) is malformed: ({reason}).*reinstall"):
+        wn.read_synsets("a", wn_copy)
+
+
+def test_a_data_file_cut_mid_line_or_missing_lines_is_refused(wn_copy):
+    data = (wn_copy / "data.adj").read_bytes()
+    cut = data.rindex(b" | ") + 5  # inside the last synset's gloss: every field still parses
+    (wn_copy / "data.adj").write_bytes(data[:cut])
+    number = data[:cut].count(b"\n") + 1
+    with pytest.raises(ValueError, match=rf"data\.adj: line {number} .*no newline \(the file is cut off\)"):
+        wn.read_synsets("a", wn_copy)
+    # A line dropped from the middle shifts every later offset: the next line is named.
+    header, synsets = _split(wn_copy / "data.noun")
+    (wn_copy / "data.noun").write_bytes(b"".join(header + synsets[:500] + synsets[501:]))
+    with pytest.raises(ValueError, match=rf"data\.noun: line {len(header) + 501} \(byte offset "
+                                         rf"{sum(map(len, header + synsets[:500]))}\) is malformed: it names offset "
+                                         rf"{int(synsets[501][:8])} but starts at byte"):
+        wn.read_synsets("n", wn_copy)
+
+
+def test_a_malformed_or_truncated_index_is_refused(wn_copy):
+    header, lines = _split(wn_copy / "index.adj")
+    bad = lines[:]
+    bad[10] = b" ".join(bad[10].split()[:-1]) + b"\n"  # one synset offset short
+    (wn_copy / "index.adj").write_bytes(b"".join(header + bad))
+    with pytest.raises(ValueError, match=rf"WordNet file {wn_copy / 'index.adj'}: line {len(header) + 11} is "
+                                         r"malformed: synset_cnt=\d+ and p_cnt=\d+ call for \d+ fields, found"):
+        wn.read_index("a", wn_copy)
+    # An index cut in half no longer lists every synset of data.adj.
+    (wn_copy / "index.adj").write_bytes(b"".join(header + lines[: len(lines) // 2]))
+    listed = _index_offsets(wn_copy / "index.adj")
+    with pytest.raises(ValueError, match=rf"data\.adj holds 18156 synsets but .*index\.adj lists {len(listed)} "
+                                         rf"distinct synset offsets \({18156 - len(listed)} synset\(s\) of data\.adj "
+                                         r"are not listed in index\.adj"):
+        wn.read_synsets("a", wn_copy)
+    (wn_copy / "index.adj").unlink()
+    with pytest.raises(FileNotFoundError, match=r"index\.adj is missing"):
+        wn.read_synsets("a", wn_copy)
+
+
+def test_an_intact_copy_reads_the_same_synsets(wn_copy):
+    copy_nouns, real_nouns = wn.read_synsets("a", wn_copy), wn.read_synsets("a")
+    assert copy_nouns == real_nouns and list(copy_nouns) == list(real_nouns)

@@ -1,6 +1,7 @@
 """ood_core.features.encoders with a tiny random-weight open_clip model (no pretrained weights needed)."""
 
 import hashlib
+import http.server
 import os
 import shlex
 import socket
@@ -349,13 +350,33 @@ def test_missing_weights_fail_fast_with_instructions(tmp_path, monkeypatch, hub_
     assert time.monotonic() - start < 10
 
 
-def test_network_probe_is_bounded_and_sees_a_listening_endpoint(monkeypatch):
+class _AnswerHead(http.server.BaseHTTPRequestHandler):
+    def do_HEAD(self):  # noqa: N802 - http.server's naming
+        self.send_response(302)  # a redirect is an answer; the probe must not follow it
+        self.send_header("Location", "https://cdn.example.invalid/file")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_network_probe_is_bounded_and_sees_an_answering_endpoint(monkeypatch):
     for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
-    with socketserver.TCPServer(("127.0.0.1", 0), socketserver.BaseRequestHandler) as server:
+    with http.server.HTTPServer(("127.0.0.1", 0), _AnswerHead) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
         monkeypatch.setattr(hf_constants, "ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
         assert encoders._hub_reachable(timeout=2.0) is True
+        server.shutdown()
     assert encoders._hub_reachable(timeout=2.0) is False  # nothing listens there any more
+    # Accepting the connection is not answering: a server that closes it without a reply is no Hub.
+    with socketserver.TCPServer(("127.0.0.1", 0), socketserver.BaseRequestHandler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        monkeypatch.setattr(hf_constants, "ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+        why = []
+        assert encoders._hub_reachable(timeout=2.0, why=why) is False
+        assert why and "RemoteDisconnected" in why[0]
+        server.shutdown()
 
     release = threading.Event()
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: release.wait(60) and [])  # DNS that hangs
@@ -416,3 +437,85 @@ def test_backbones_are_quickgelu_models_with_openai_weights():
     for model, tag in encoders.BACKBONES.values():
         assert model.endswith("-quickgelu") and f"{model}:{tag}" in known
         assert open_clip.get_model_config(model)["quick_gelu"] is True
+
+
+# --------------------------------------------------------------------------------------------
+# A Hub endpoint / proxy that accepts connections and never answers (loopback only)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP server on 127.0.0.1 that accepts every connection and never sends a byte; its port."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted, stop = [], threading.Event()
+
+    def serve():
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            accepted.append(conn)  # held open, never read or answered
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], accepted
+    stop.set()
+    thread.join(2)
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+@pytest.fixture
+def loopback_only(monkeypatch):
+    """Name lookups of anything but 127.0.0.1 fail (and are recorded): nothing leaves the machine."""
+    real, refused = socket.getaddrinfo, []
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host not in ("127.0.0.1", b"127.0.0.1"):
+            refused.append(host)
+            raise OSError(f"test: only 127.0.0.1 may be reached, not {host!r}")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
+                "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    return refused
+
+
+@pytest.mark.parametrize("via", ["endpoint", "proxy"])
+def test_silent_endpoint_or_proxy_fails_within_the_time_limit(tmp_path, monkeypatch, hub_online, loopback_only,
+                                                             silent_server, via):
+    # The TCP connect succeeds (the server accepts), so only an HTTP-level bound can stop the wait.
+    port, accepted = silent_server
+    server = "https://huggingface.co"
+    if via == "endpoint":  # what HF_ENDPOINT=http://127.0.0.1:<port> sets when huggingface_hub is imported
+        server = f"http://127.0.0.1:{port}"
+        monkeypatch.setattr(hf_constants, "ENDPOINT", server)
+        monkeypatch.setattr(hf_constants, "HUGGINGFACE_CO_URL_TEMPLATE", server + "/{repo_id}/resolve/{revision}/{filename}")
+    else:
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+    start = time.monotonic()
+    with pytest.raises(encoders.WeightsNotAvailableError) as info:
+        encoders.load_backbone("ViT-B-16", device="cpu", cache_dir=tmp_path)
+    elapsed = time.monotonic() - start
+    assert elapsed < 10, f"took {elapsed:.1f} s"
+    message = str(info.value)
+    assert f"{server} did not answer within 3 s" in message
+    assert (f"through the proxy http://127.0.0.1:{port}" in message) == (via == "proxy")
+    _check_instructions(message, tmp_path)
+    assert accepted, "the server saw the connection"
+
+    # load_encoder with an hf-hub: repo, the same (a shorter probe limit, to keep the test short).
+    monkeypatch.setattr(encoders, "_PROBE_TIMEOUT_S", 0.5)
+    start = time.monotonic()
+    with pytest.raises(encoders.WeightsNotAvailableError, match=rf"{server} did not answer within 0\.5 s"):
+        encoders.load_encoder(TINY, "hf-hub:nobody/nothing", device="cpu", cache_dir=tmp_path)
+    assert time.monotonic() - start < 10
+    assert loopback_only == []

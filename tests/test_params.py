@@ -40,7 +40,7 @@ def test_parse_checks_types_ranges_and_choices_with_dotted_keys():
     assert b == _Block(rate=1.0, count=3, mode="fast", names=("x", "y"), limit=2.0)
     with pytest.raises(ValueError, match=r"x\.y\.rate = 0 is out of range: must be in \(0, 1\]"):
         parse(_Block, {"rate": 0}, "x.y")
-    with pytest.raises(ValueError, match=r"x\.y\.count = 2\.5 must be an integer in \[1, inf\]"):
+    with pytest.raises(ValueError, match=r"x\.y\.count = 2\.5 must be an integer in \[1, inf\)"):
         parse(_Block, {"count": 2.5}, "x.y")
     with pytest.raises(ValueError, match=r"x\.y\.count = True must be an integer"):
         parse(_Block, {"count": True}, "x.y")
@@ -77,7 +77,7 @@ def test_the_shipped_params_parse_and_every_method_block_validates():
     (lambda r: r.update(backbones=["ViT-B-61"]), r"'backbones\.ViT-B-61' \(did you mean backbones\.'ViT-B-16'\?\)"),
     (lambda r: r.update(benchmarks=["imagenet"]), r"'benchmarks\.imagenet' \(did you mean benchmarks\.'imagenet1k'\?\)"),
     (lambda r: r["encoder"].update(precision="fp8"), r"encoder\.precision = 'fp8' is not valid"),
-    (lambda r: r["encoder"].update(batch_size=0), r"encoder\.batch_size = 0 is out of range: must be in \[1, inf\]"),
+    (lambda r: r["encoder"].update(batch_size=0), r"encoder\.batch_size = 0 is out of range: must be in \[1, inf\)"),
     (lambda r: r["corpus"]["noun_lexnames"].append("noun.artefact"),
      r"'corpus\.noun_lexnames\.noun\.artefact' \(did you mean corpus\.noun_lexnames\.'noun\.artifact'\?\)"),
     (lambda r: r["prompts"].update(id="a photo"), r"prompts\.id: template='a photo' must contain exactly one"),
@@ -120,3 +120,10 @@ def test_a_method_without_a_block_is_named(tmp_path):
 def test_parse_tree_rejects_a_non_mapping():
     with pytest.raises(ValueError, match="must hold a mapping"):
         parse_tree(["benchmarks"])
+
+
+def test_an_integer_beyond_the_float_range_is_a_named_error_and_ranges_exclude_infinity():
+    with pytest.raises(ValueError, match=r"x\.rate = 1000.* must be a finite number"):
+        parse(_Block, {"rate": 10 ** 400}, "x")
+    with pytest.raises(ValueError, match=r"x\.count = 0 is out of range: must be in \[1, inf\)"):
+        parse(_Block, {"count": 0}, "x")

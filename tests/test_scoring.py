@@ -47,7 +47,7 @@ def naive_neglabel(img, ids, neg, t, g, seed):
 
 
 def naive_dnm(img, ids, neg, t, tau, g, seed, noisy_ids=None):
-    """SPEC section 3 literally; ``noisy_ids`` (if given) feed only the tau * mean term."""
+    """docs/methods.md §3 literally; ``noisy_ids`` (if given) feed only the tau * mean term."""
     ids, neg, groups = _unit(ids), _unit(neg), _groups(len(neg), g, seed)
     k, q = len(ids), len(groups[0])
     out = []

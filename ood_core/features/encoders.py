@@ -1,10 +1,10 @@
-"""open_clip image/text encoders for the real-weights path (SPEC section 5).
+"""open_clip image/text encoders for the real-weights path (docs/methods.md §5).
 
 ``load_encoder`` builds a :class:`ClipEncoder` around ``open_clip.create_model`` and
 ``open_clip.get_tokenizer``. Conventions:
 
 - Features are returned as **raw** (un-normalised) ``float32`` numpy arrays of shape ``[n, d]``;
-  density mining needs the norms of the text features (SPEC section 2), so normalise downstream.
+  density mining needs the norms of the text features (docs/methods.md §2), so normalise downstream.
 - ``pretrained`` names the weights for the architecture ``model``: an open_clip tag (``"openai"``),
   a local weights file, ``"hf-hub:org/repo"`` (a Hub repo holding open_clip weights for that
   architecture) or ``"local-dir:/path"`` (a folder holding one checkpoint). ``pretrained=None``
@@ -28,9 +28,13 @@
      machine, and where to point ``cache_dir`` / ``HF_HUB_CACHE``. No download is tried when
      ``allow_download=False``, when huggingface_hub is offline (``HF_HUB_OFFLINE=1``:
      ``huggingface_hub.constants.HF_HUB_OFFLINE`` or the environment variable; then nothing
-     touches the network), or when the Hub endpoint (``huggingface_hub.constants.ENDPOINT``, or
-     the HTTPS proxy) does not accept a TCP connection within 3 s, DNS included (instead of
-     open_clip's minute of HTTP retries).
+     touches the network), or when the server the download would ask first (the Hub file's URL,
+     ``huggingface_hub.hf_hub_url``, through the environment's proxy if any) does not answer an
+     HTTP ``HEAD`` request within 3 s, DNS, connect and TLS included: a network that drops packets,
+     or a proxy / endpoint that accepts connections but never replies, fails in about 3 s instead
+     of huggingface_hub's minute of retries. (Once the server has answered, a download that stalls
+     midway is bounded by huggingface_hub's own timeouts, ``HF_HUB_ETAG_TIMEOUT`` /
+     ``HF_HUB_DOWNLOAD_TIMEOUT``.)
 
   The resolved local file is then passed to ``open_clip.create_model(model, pretrained=<file>)``.
   A local file (or ``local-dir:``) is identified in the embedding-cache key by its sha256, a tag
@@ -53,9 +57,10 @@ import hashlib
 import json
 import os
 import shlex
-import socket
+import ssl
 import tempfile
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -80,7 +85,7 @@ __all__ = [
 ]
 
 #: params.yaml backbone name -> (open_clip model name, pretrained tag). OpenAI weights need
-#: QuickGELU, hence the ``-quickgelu`` configs (SPEC section 5).
+#: QuickGELU, hence the ``-quickgelu`` configs (docs/methods.md §5).
 BACKBONES: dict[str, tuple[str, str]] = {
     "ViT-B-16": ("ViT-B-16-quickgelu", "openai"),
     "ViT-B-32": ("ViT-B-32-quickgelu", "openai"),
@@ -192,49 +197,82 @@ def _hub_offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "").upper() in _TRUE_ENV
 
 
-def _hub_reachable(timeout: float | None = None) -> bool:
-    """True if the Hub endpoint (``huggingface_hub.constants.ENDPOINT``), or the HTTPS proxy in
-    front of it, accepts a TCP connection within ``timeout`` seconds (default ``_PROBE_TIMEOUT_S``).
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A 3xx already proves the server answers: do not follow it (that would be a second host to wait on)."""
 
-    The whole probe (proxy lookup, name resolution, connect) runs in a daemon thread that is
-    waited on for ``timeout`` seconds at most: a hanging DNS lookup cannot stall the caller.
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _hub_reachable(timeout: float | None = None, url: str | None = None, why: list | None = None) -> bool:
+    """True if ``url`` (default: the Hub endpoint ``huggingface_hub.constants.ENDPOINT``) answers an
+    HTTP ``HEAD`` request, through the environment's proxy if one is set, within ``timeout`` seconds
+    (default ``_PROBE_TIMEOUT_S``). Any HTTP status counts as an answer (redirects are not followed).
+
+    An HTTP-level probe, not a TCP connect: a proxy or endpoint that accepts connections but never
+    replies would otherwise let the download that follows hang (huggingface_hub retries for about a
+    minute). The whole probe (proxy lookup, name resolution, connect, TLS, request) runs in a daemon
+    thread that is waited on for ``timeout`` seconds at most, so nothing can stall the caller longer.
+    The certificate is not checked here (no credentials are sent and the reply is discarded; the
+    download itself verifies it). When ``why`` is a list, the failure is appended to it.
     """
     from huggingface_hub import constants
 
     timeout = _PROBE_TIMEOUT_S if timeout is None else float(timeout)
-    endpoint = constants.ENDPOINT
-    answered, finished = threading.Event(), threading.Event()
+    url = url or constants.ENDPOINT + "/"
+    answered, finished, failure = threading.Event(), threading.Event(), []
 
     def probe() -> None:
         try:
-            url = urlparse(endpoint)
-            host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
-            proxy = urllib.request.getproxies().get(url.scheme or "https")
-            if proxy and not urllib.request.proxy_bypass(host):
-                proxy_url = urlparse(proxy if "://" in proxy else f"http://{proxy}")
-                host, port = proxy_url.hostname or host, proxy_url.port or 80
-            with socket.create_connection((host, port), timeout=timeout):
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), _NoRedirect())
+            request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "ood_core-probe"})
+            with opener.open(request, timeout=timeout):
                 answered.set()
-        except (OSError, ValueError):
-            pass
+        except urllib.error.HTTPError:  # a status line came back: the server answers
+            answered.set()
+        except Exception as err:  # noqa: BLE001 - any other failure means "no answer"
+            failure.append(f"{type(err).__name__}: {err}")
         finally:
             finished.set()
 
     threading.Thread(target=probe, name="ood_core-hub-probe", daemon=True).start()
     finished.wait(timeout)
+    if why is not None and not answered.is_set():
+        why.append(failure[0] if failure else "no reply")
     return answered.is_set()
 
 
-def _why_no_download(allow_download: bool) -> str | None:
-    """``None`` if a download may be tried now, else the reason it may not."""
+def _probe_url(source: dict) -> str:
+    """The first URL a download of ``source`` requests: the Hub file (``huggingface_hub.hf_hub_url``,
+    which honours ``HF_ENDPOINT``) or, for a config without a Hub entry, its ``url``."""
+    from huggingface_hub import constants, hf_hub_url
+
+    repo_id, files = _hub_files(source)
+    if repo_id:
+        return hf_hub_url(repo_id, files[0])
+    return str(source.get("url") or constants.ENDPOINT + "/")
+
+
+def _why_no_download(allow_download: bool, url: str | None = None) -> str | None:
+    """``None`` if a download may be tried now, else the reason it may not (``url``: see ``_hub_reachable``)."""
     if not allow_download:
         return "downloads are disabled (allow_download=False)"
     if _hub_offline():
         return "HF_HUB_OFFLINE is set"
-    if not _hub_reachable():
+    why: list[str] = []
+    if not _hub_reachable(url=url, why=why):
         from huggingface_hub import constants
 
-        return f"{constants.ENDPOINT} did not answer within {_PROBE_TIMEOUT_S:g} s (no network?)"
+        parsed = urlparse(url or constants.ENDPOINT)
+        server = f"{parsed.scheme}://{parsed.netloc}"
+        proxy = urllib.request.getproxies().get(parsed.scheme or "https")
+        via = f" through the proxy {proxy}" if proxy and not urllib.request.proxy_bypass(parsed.hostname or "") else ""
+        detail = f": {why[0]}" if why else ""
+        return (f"{server} did not answer within {_PROBE_TIMEOUT_S:g} s{via} (HTTP HEAD {url or server}{detail}; "
+                "no network, or a proxy or endpoint that accepts connections but never replies)")
     return None
 
 
@@ -343,7 +381,7 @@ def _cached_or_download(
         found = try_to_load_from_cache(repo_id, filename, cache_dir=hub_cache)
         if isinstance(found, str) and os.path.isfile(found):
             return found
-    reason = _why_no_download(allow_download)
+    reason = _why_no_download(allow_download, _probe_url(source))
     if reason is None:
         try:
             path = _open_clip().download_pretrained(source, cache_dir=cache_dir)

@@ -33,8 +33,8 @@ def energy(img, id_emb, temperature: float = 1.0, *, device=None) -> np.ndarray:
     Inputs are L2-normalised here; ``logsumexp`` is max-shifted, so small ``T`` stays finite.
     Float64 if any input is float64, else float32 products and float64 results.
     """
-    temperature = _array.check_positive_finite(temperature, "temperature")
     dtype = _array.compute_dtype(img, id_emb)
+    temperature = _array.check_temperature(temperature, dtype)
     dev = _array.resolve_device(device, img, id_emb)
     x = _array.l2_normalize(_array.as_matrix(img, "img", dtype, dev), "img")
     ids = _array.l2_normalize(_array.as_matrix(id_emb, "id_emb", dtype, dev), "id_emb")
@@ -44,7 +44,8 @@ def energy(img, id_emb, temperature: float = 1.0, *, device=None) -> np.ndarray:
     for start in range(0, x.shape[0], rows):
         logits = (x[start:start + rows] @ ids.T) / temperature
         out[start:start + rows] = temperature * torch.logsumexp(logits.to(torch.float64), dim=1)
-    return out.cpu().numpy()
+    return _array.check_finite_scores(out, "the Energy score", "non-finite inputs or a temperature too small "
+                                      "for the dtype").cpu().numpy()
 
 
 def score(images, texts, negatives, params: ScoringParams):
