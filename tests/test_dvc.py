@@ -155,23 +155,3 @@ def test_stages_run_on_params_restricted_to_their_listed_keys(tiny_project):
         p.get("method_params.dnm.scoring")
     with pytest.raises(UnlistedParamError):
         p.get("method_params")  # a parent of a listed key is more than the stage listed
-
-
-def test_top_level_plots_are_figures_the_notebooks_save(params):
-    import re
-
-    import yaml
-
-    raw = yaml.safe_load((REPO / "dvc.yaml").read_text())["plots"]
-    first = {"benchmarks[0]": params.benchmarks[0], "backbones[0]": params.backbones[0]}
-    saved = {}
-    for name in NOTEBOOKS:
-        source = L.notebook_source(name)
-        saved[name] = set(re.findall(r'save_figure\([\w.]+, \\"(\w+)\\"\)', (REPO / source).read_text()))
-    assert sum(len(v) for v in saved.values()) == len(raw)  # every saved figure is listed once
-    for entry in raw:
-        path = Path(re.sub(r"\$\{([^}]+)\}", lambda m: first[m.group(1)], entry))
-        notebook, figures_dir, png = path.parts[-3:]
-        owner = path.parts[1]
-        assert figures_dir == "figures" and png.endswith(".png") and png[:-4] in saved[notebook], entry
-        assert path.parent.parent == L.notebook_dir(owner, notebook)
