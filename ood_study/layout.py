@@ -15,7 +15,8 @@ benchmark x backbone x method of ``params.yaml``.
     data/negatives/<study>/<method>.npy               int64 indices into the method's candidate pool
     results/<study>/scores/<method>.npz|.json         scores per split; details and parameters
     metrics/<study>/<method>.json                     FPR95 / AUROC in % (DVC metrics)
-    results/<study or benchmark>/<notebook>/          an executed notebook, its figures and tables
+    results/<study or benchmark>/<notebook>/          an executed notebook, its PDF figures and tables
+    results/<study or benchmark>/figures/<notebook>/  its PNG figures (DVC image plots)
     results/<study>/sweeps/<notebook>.csv             an ablation's sweep (DVC plots)
     results/interactive/<owner>/<notebook>/           a notebook run by hand in JupyterLab (not DVC)
     results/report.md                                 every study's table
@@ -99,6 +100,10 @@ class Layout:
     def notebook_dir(self, owner: str, notebook: str) -> Path:
         """``owner`` is a study (per-study notebooks) or a benchmark (notebooks across backbones)."""
         return self._p("results", owner, notebook)
+
+    def figures_dir(self, owner: str, notebook: str) -> Path:
+        """A notebook's PNG figures (the stage's DVC image plots; its PDFs stay in :meth:`notebook_dir`)."""
+        return self._p("results", owner, "figures", notebook)
 
     def interactive_dir(self, owner: str, notebook: str) -> Path:
         """Where a notebook run by hand (JupyterLab) writes: never a DVC-tracked output."""

@@ -98,13 +98,22 @@ class Notebook:
         return "SIMULATED benchmark" if self.benchmark == SIMULATED else self.benchmark
 
     def save_figure(self, fig, name: str) -> Path:
-        """Save a finished figure as ``figures/<name>.png`` (300 dpi) and ``.pdf``; returns the PNG path."""
-        path = self.output_dir / "figures" / f"{name}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=300, bbox_inches="tight")
+        """Save a finished figure as ``<name>.png`` (300 dpi) and ``<name>.pdf``; returns the PNG path.
+
+        Run by its DVC stage, the PNG goes to the stage's image plots folder
+        (``Layout.figures_dir``, so ``dvc plots show`` / ``diff`` compare it across experiments) and
+        the PDF to ``figures/`` in the notebook's output folder; run by hand, both go to the latter.
+        """
+        pdf = self.output_dir / "figures" / f"{name}.pdf"
+        png_dir = (self.layout.figures_dir(owner(self.name, self.benchmark, self.backbone), self.name)
+                   if self.dvc_stage else pdf.parent)
+        png = png_dir / f"{name}.png"
+        for folder in (pdf.parent, png_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        fig.savefig(png, dpi=300, bbox_inches="tight")
         # No creation date in the PDF, so a re-run gives the same bytes.
-        fig.savefig(path.with_suffix(".pdf"), bbox_inches="tight", metadata={"CreationDate": None})
-        return path
+        fig.savefig(pdf, bbox_inches="tight", metadata={"CreationDate": None})
+        return png
 
     def save_table(self, table, name: str) -> Path:
         """Save a DataFrame as ``tables/<name>.csv``, floats at 6 significant digits.

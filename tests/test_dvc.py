@@ -64,7 +64,7 @@ def _expected(params) -> dict[str, dict]:
     for benchmark in params.benchmarks:
         out[f"nb_backbones@{benchmark}"] = {
             "deps": {p(L.notebook_source("07_backbones")), p(L.metrics_root)},
-            "outs": {p(L.notebook_dir(benchmark, "07_backbones"))},
+            "outs": {p(L.notebook_dir(benchmark, "07_backbones")), p(L.figures_dir(benchmark, "07_backbones"))},
             "params": [k.format(benchmark=benchmark) for k in NOTEBOOKS["07_backbones"].params]}
         for backbone in params.backbones:
             s = study_name(benchmark, backbone)
@@ -85,7 +85,8 @@ def _expected(params) -> dict[str, dict]:
                 if spec.per != "study":
                     continue
                 data = {"embeddings": L.embeddings_dir(s), "negatives": L.negatives_dir(s), "metrics": L.metrics_dir(s)}
-                outs = {p(L.notebook_dir(s, name))} | ({p(L.sweep_csv(s, name))} if spec.sweep else set())
+                outs = {p(L.notebook_dir(s, name)), p(L.figures_dir(s, name))}
+                outs |= {p(L.sweep_csv(s, name))} if spec.sweep else set()
                 stage = "nb_" + name.split("_", 1)[1]
                 out[f"{stage}@{s}"] = {"deps": {p(L.notebook_source(name))} | {p(data[d]) for d in spec.data},
                                        "outs": outs, "params": [k.format(**item) for k in spec.params]}

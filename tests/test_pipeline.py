@@ -72,11 +72,13 @@ def test_notebook_executes_and_writes_finite_results(tiny_project, name):
     layout = Layout(tiny_project)
     backbone = None if NOTEBOOKS[name].per == "benchmark" else "ViT-B-16"
     nb_stage.run(tiny_project / "params.yaml", layout, name, "simulated", backbone)
-    out = layout.notebook_dir("simulated" if backbone is None else STUDY, name)
+    owner = "simulated" if backbone is None else STUDY
+    out = layout.notebook_dir(owner, name)
     assert (out / f"{name}.ipynb").exists()
-    figures = list((out / "figures").glob("*.png"))
+    figures = list(layout.figures_dir(owner, name).glob("*.png"))  # the stage's image plots
     assert figures, f"{name} saved no figure"
     assert all(f.stat().st_size > 1000 for f in figures)
+    assert sorted(p.stem for p in (out / "figures").glob("*.pdf")) == sorted(p.stem for p in figures)
     sweep = layout.sweep_csv(STUDY, name)
     assert sweep.exists() == NOTEBOOKS[name].sweep
     if sweep.exists():
