@@ -29,3 +29,43 @@ def test_every_library_module_imports_without_application_packages():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
     assert int(result.stdout.strip()) >= 6
+
+
+def test_the_repository_holds_what_it_cites_and_declares():
+    import tomllib
+
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert meta["license"]["text"] == "MIT" and "MIT License" in (REPO / "LICENSE").read_text()
+    cited = []
+    for path in [*(REPO / "ood_core").rglob("*.py"), *(REPO / "ood_study").rglob("*.py"), *(REPO / "tests").rglob("*.py")]:
+        text = path.read_text()
+        if "SPEC " + "section" in text or "SPEC " + "§" in text:
+            cited.append(str(path.relative_to(REPO)))
+    assert not cited, f"these cite a file outside the repository: {cited}"
+    methods_doc = (REPO / "docs" / "methods.md").read_text()
+    assert all(f"## §{n}" in methods_doc for n in range(1, 7))
+
+
+def test_the_notebook_stage_installs_its_kernel_when_missing(monkeypatch):
+    import jupyter_client.kernelspec
+
+    from ood_study.stages import notebook
+
+    calls = []
+    monkeypatch.setattr(jupyter_client.kernelspec, "find_kernel_specs", lambda: {})
+    monkeypatch.setattr(notebook.subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    notebook.ensure_kernel()
+    assert calls and calls[0][1:5] == ["-m", "ipykernel", "install", "--sys-prefix"] and "ood-core" in calls[0]
+    calls.clear()
+    monkeypatch.setattr(jupyter_client.kernelspec, "find_kernel_specs", lambda: {"ood-core": "/x"})
+    notebook.ensure_kernel()
+    assert not calls
+
+
+def test_make_lab_allows_root_only_as_root():
+    import os
+
+    result = subprocess.run(["make", "-n", "lab"], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    lab = [line for line in result.stdout.splitlines() if "jupyter lab" in line]
+    assert lab and ("--allow-root" in lab[0]) == (os.geteuid() == 0)
