@@ -32,6 +32,7 @@ __all__ = [
     "check_temperature",
     "check_finite_scores",
     "check_same_dim",
+    "prepare_embeddings",
     "check_positive_finite",
     "check_fraction",
     "check_int_range",
@@ -199,6 +200,24 @@ def check_finite_scores(scores: torch.Tensor, what: str, cause: str) -> torch.Te
             f"refusing to return it. Likely cause: {cause}"
         )
     return scores
+
+
+def prepare_embeddings(img: Any, id_emb: Any, neg_emb: Any = None, device: Any = None):
+    """Validate, convert (dtype rule) and L2-normalise image, ID-label and optional negative embeddings.
+
+    Returns ``(dtype, device, img [N, d], id [K, d], neg [M, d] or None)``; dimensions must agree.
+    """
+    arrays = [a for a in (img, id_emb, neg_emb) if a is not None]
+    dtype = compute_dtype(*arrays)
+    dev = resolve_device(device, *arrays)
+    img_t = l2_normalize(as_matrix(img, "img", dtype, dev), "img")
+    id_t = l2_normalize(as_matrix(id_emb, "id_emb", dtype, dev), "id_emb")
+    check_same_dim(img_t, "img", id_t, "id_emb")
+    neg_t = None
+    if neg_emb is not None:
+        neg_t = l2_normalize(as_matrix(neg_emb, "neg_emb", dtype, dev), "neg_emb")
+        check_same_dim(img_t, "img", neg_t, "neg_emb")
+    return dtype, dev, img_t, id_t, neg_t
 
 
 def check_same_dim(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str) -> None:

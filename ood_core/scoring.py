@@ -86,21 +86,6 @@ def _auto_batch_size(batch_size: Any, n_cols: int, n_rows: int) -> int:
     return _array.check_int_range(batch_size, "batch_size", 1, np.iinfo(np.int64).max)
 
 
-def _prepare(img, id_emb, neg_emb, device):
-    """Validate, convert (dtype rule) and L2-normalise; returns (dtype, device, img, id, neg)."""
-    arrays = [a for a in (img, id_emb, neg_emb) if a is not None]
-    dtype = _array.compute_dtype(*arrays)
-    dev = _array.resolve_device(device, *arrays)
-    img_t = _array.l2_normalize(_array.as_matrix(img, "img", dtype, dev), "img")
-    id_t = _array.l2_normalize(_array.as_matrix(id_emb, "id_emb", dtype, dev), "id_emb")
-    _array.check_same_dim(img_t, "img", id_t, "id_emb")
-    neg_t = None
-    if neg_emb is not None:
-        neg_t = _array.l2_normalize(_array.as_matrix(neg_emb, "neg_emb", dtype, dev), "neg_emb")
-        _array.check_same_dim(img_t, "img", neg_t, "neg_emb")
-    return dtype, dev, img_t, id_t, neg_t
-
-
 def _block_sums(img_block: torch.Tensor, text_over_t: torch.Tensor, n_id: int, n_pos: int,
                 n_groups: int, q: int):
     """Exp-sums of one image block, each image's exps scaled by ``e^{-max logit} / sum of all``.
@@ -178,7 +163,7 @@ def mcm(img, id_emb, temperature: float = 1.0, *, device=None, batch_size: int |
         ``[N]`` float64 in ``[1/K, 1]``; higher = ID (softmax in the compute dtype, max-shifted).
     """
     temperature = _array.check_positive_finite(temperature, "temperature")
-    dtype, _, img_t, id_t, _ = _prepare(img, id_emb, None, device)
+    dtype, _, img_t, id_t, _ = _array.prepare_embeddings(img, id_emb, None, device)
     temperature = _array.check_temperature(temperature, dtype)
     id_over_t = id_t / temperature
     bs = _auto_batch_size(batch_size, id_t.shape[0], img_t.shape[0])
@@ -211,7 +196,7 @@ def neglabel(img, id_emb, neg_emb, temperature: float = 0.01, n_groups: int = 10
         ``[N]`` float64 in ``(0, 1]``; higher = ID.
     """
     temperature = _array.check_positive_finite(temperature, "temperature")
-    dtype, _, img_t, id_t, neg_t = _prepare(img, id_emb, neg_emb, device)
+    dtype, _, img_t, id_t, neg_t = _array.prepare_embeddings(img, id_emb, neg_emb, device)
     temperature = _array.check_temperature(temperature, dtype)
     groups = make_groups(neg_t.shape[0], n_groups, seed)
     g, q = groups.shape
@@ -271,7 +256,7 @@ def dnm(img, id_emb, neg_emb, temperature: float = 0.01, tau: float = 0.5, n_gro
     if not (math.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"sigma={sigma!r} must be a finite number >= 0")
     n_pos_samples = _array.check_int_range(n_pos_samples, "n_pos_samples", 1, np.iinfo(np.int32).max)
-    dtype, dev, img_t, id_t, neg_t = _prepare(img, id_emb, neg_emb, device)
+    dtype, dev, img_t, id_t, neg_t = _array.prepare_embeddings(img, id_emb, neg_emb, device)
     temperature = _array.check_temperature(temperature, dtype)
     if sigma > torch.finfo(dtype).max / 64:
         raise ValueError(

@@ -32,7 +32,7 @@ from pathlib import Path
 
 __all__ = ["Layout", "study_name", "TEXT_FILES"]
 
-# name -> what it holds (see the module docstring)
+# the text feature files of a study, in TextFeatures order (see the module docstring)
 TEXT_FILES = ("id.npy", "candidates.npy", "csp_adjectives.npy")
 ID_LIKE_FILE = "id_like.npy"
 

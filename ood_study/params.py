@@ -71,11 +71,6 @@ class EncoderParams:
 
 
 @dataclass(frozen=True)
-class GridAblation:
-    grid: tuple[float, ...] = param((0.0,))
-
-
-@dataclass(frozen=True)
 class TauAblation:
     grid: tuple[float, ...] = param((0.0,), low=0.0, high=1.0, high_open=True)
 

@@ -22,7 +22,7 @@ from ood_core import metrics as _metrics
 from ood_core.features import TextFeatures
 from ood_core.features.files import read_features
 from ood_core.text.corpus import Corpus
-from ood_study.layout import ID_LIKE_FILE, Layout, study_name
+from ood_study.layout import ID_LIKE_FILE, TEXT_FILES, Layout, study_name
 from ood_study.params import SIMULATED
 
 __all__ = ["Study", "load_study", "evaluate", "summarize", "write_json", "write_npz", "round_sig",
@@ -87,7 +87,7 @@ def load_study(layout: Layout, benchmark: str, backbone: str, id_split: str | No
     corpus = Corpus.load(need(layout.corpus, "corpus"))
     text_stage, image_stage = f"embed_text@{name}", f"embed_images@{name}"
     id_text, cand, csp = (read_features(need(layout.text_file(name, f), text_stage))[0]
-                          for f in ("id.npy", "candidates.npy", "csp_adjectives.npy"))
+                          for f in TEXT_FILES)
     if len(cand) != len(corpus):
         raise ValueError(f"candidate features have {len(cand)} rows but the corpus has {len(corpus)} words: "
                          f"the embeddings are stale; run `dvc repro {text_stage}`.")

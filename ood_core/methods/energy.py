@@ -33,12 +33,8 @@ def energy(img, id_emb, temperature: float = 1.0, *, device=None) -> np.ndarray:
     Inputs are L2-normalised here; ``logsumexp`` is max-shifted, so small ``T`` stays finite.
     Float64 if any input is float64, else float32 products and float64 results.
     """
-    dtype = _array.compute_dtype(img, id_emb)
+    dtype, dev, x, ids, _ = _array.prepare_embeddings(img, id_emb, device=device)
     temperature = _array.check_temperature(temperature, dtype)
-    dev = _array.resolve_device(device, img, id_emb)
-    x = _array.l2_normalize(_array.as_matrix(img, "img", dtype, dev), "img")
-    ids = _array.l2_normalize(_array.as_matrix(id_emb, "id_emb", dtype, dev), "id_emb")
-    _array.check_same_dim(x, "img", ids, "id_emb")
     rows = max(1, _BLOCK_LOGITS // ids.shape[0])
     out = torch.empty(x.shape[0], dtype=torch.float64, device=dev)
     for start in range(0, x.shape[0], rows):

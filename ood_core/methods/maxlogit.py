@@ -29,11 +29,7 @@ def max_logit(img, id_emb, *, device=None) -> np.ndarray:
 
     Inputs are L2-normalised here; float64 if any input is float64, else float32 arithmetic.
     """
-    dtype = _array.compute_dtype(img, id_emb)
-    dev = _array.resolve_device(device, img, id_emb)
-    x = _array.l2_normalize(_array.as_matrix(img, "img", dtype, dev), "img")
-    ids = _array.l2_normalize(_array.as_matrix(id_emb, "id_emb", dtype, dev), "id_emb")
-    _array.check_same_dim(x, "img", ids, "id_emb")
+    dtype, dev, x, ids, _ = _array.prepare_embeddings(img, id_emb, device=device)
     rows = max(1, _BLOCK_SIMILARITIES // ids.shape[0])
     out = torch.empty(x.shape[0], dtype=torch.float64, device=dev)
     for start in range(0, x.shape[0], rows):

@@ -13,7 +13,7 @@ import numpy as np
 from ood_core.features import FeatureSource, text_features
 from ood_core.features.files import write_features
 from ood_core.text.corpus import Corpus
-from ood_study.layout import ID_LIKE_FILE, Layout, study_name
+from ood_study.layout import ID_LIKE_FILE, TEXT_FILES, Layout, study_name
 from ood_study.params import SIMULATED, StudyParams
 from ood_study.stages import log, stage_main
 
@@ -81,7 +81,7 @@ def run_text(params: StudyParams, layout: Layout, benchmark: str, backbone: str)
     texts = text_features(source, corpus, pr.id, pr.noun, pr.adj, csp_seed=pr.csp_seed)
     meta = {"benchmark": benchmark, "backbone": backbone, "simulated": benchmark == SIMULATED,
             "prompts": {"id": pr.id, "noun": pr.noun, "adj": pr.adj, "csp_seed": pr.csp_seed}}
-    for file, features in zip(("id.npy", "candidates.npy", "csp_adjectives.npy"),
+    for file, features in zip(TEXT_FILES,
                               (texts.id_labels, texts.candidates, texts.csp_adjectives)):
         _write(layout.text_file(name, file), features, meta)
     if benchmark == SIMULATED:
