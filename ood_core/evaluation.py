@@ -21,7 +21,22 @@ from ood_core import methods as _methods
 from ood_core import metrics as _metrics
 from ood_core.features import TextFeatures
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "score_pairs"]
+
+
+def score_pairs(method: str, id_images, ood_images: Mapping[str, object], texts: TextFeatures, negatives,
+                params) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """OOD set -> ``(id_scores [N_id], ood_scores [N])`` float64 (higher = ID) under ``method``.
+
+    ``params``: the method's typed score parameters. A method that scores images one by one scores
+    the ID set once (the same array in every pair); a test-time method streams the ID set with
+    each OOD set (:meth:`ood_core.methods.base.Method.score_pair`), so its ID scores differ per set.
+    """
+    m = _methods.get(method)
+    if m.test_time:
+        return {name: m.score_pair(id_images, x, texts, negatives, params) for name, x in ood_images.items()}
+    id_scores = m.score_images(id_images, texts, negatives, params)
+    return {name: (id_scores, m.score_images(x, texts, negatives, params)) for name, x in ood_images.items()}
 
 
 def evaluate(method: str, id_images, ood_images: Mapping[str, object], id_labels, candidates=None, is_adj=None,
@@ -66,8 +81,8 @@ def evaluate(method: str, id_images, ood_images: Mapping[str, object], id_labels
     sp = m.scoring_params_for(scoring, backbone, where=f"scoring ({method})")
     if negatives is None:
         negatives = m.select_negatives(texts, m.mining_params_for(mining, backbone, where=f"mining ({method})"))
-    id_scores = m.score(id_images, texts, negatives, sp)
-    rows = {name: _metrics.ood_metrics(id_scores, m.score(x, texts, negatives, sp)) for name, x in ood_images.items()}
+    pairs = score_pairs(method, id_images, ood_images, texts, negatives, sp)
+    rows = {name: _metrics.ood_metrics(id_scores, ood_scores) for name, (id_scores, ood_scores) in pairs.items()}
     table = 100.0 * pd.DataFrame.from_dict(rows, orient="index")[["fpr95", "auroc", "aupr_in", "aupr_out"]]
     table.loc["average"] = table.mean(axis=0)
     table.index.name = "ood_set"

@@ -16,6 +16,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from ood_core import evaluation as _evaluation
 from ood_core import methods as _methods
 from ood_core import mining as _mining
 from ood_core.features import TextFeatures
@@ -26,6 +27,7 @@ from ood_study.method_params import mining_params, scoring_params
 __all__ = [
     "metrics_rows",
     "score_study",
+    "score_pairs",
     "evaluate_method",
     "params_by_method",
     "tau_sweep",
@@ -55,15 +57,27 @@ def _invalid_rows(study, error: Exception, **labels) -> list[dict]:
 
 
 def score_study(study, method: str, negatives, scoring_params, splits=None) -> dict[str, np.ndarray]:
-    """Scores (``[n]`` float64, higher = ID) of each split of ``study`` (default: all) under ``method``."""
+    """Scores (``[n]`` float64, higher = ID) of each split of ``study`` (default: all) under ``method``.
+
+    Split by split, so not for a test-time method (its scores depend on the stream): use
+    :func:`score_pairs`.
+    """
     m = _methods.get(method)
     splits = list(study.images) if splits is None else list(splits)
-    return {s: m.score(study.images[s], study.texts, negatives, scoring_params) for s in splits}
+    return {s: m.score_images(study.images[s], study.texts, negatives, scoring_params) for s in splits}
+
+
+def score_pairs(study, method: str, negatives, scoring_params) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """OOD set -> ``(id_scores, ood_scores)`` for every OOD set of ``study``
+    (:func:`ood_core.evaluation.score_pairs`: a test-time method streams the ID set with each)."""
+    return _evaluation.score_pairs(method, study.images[study.id_split],
+                                   {s: study.images[s] for s in study.ood_splits}, study.texts, negatives,
+                                   scoring_params)
 
 
 def evaluate_method(study, method: str, negatives, scoring_params) -> dict:
-    """Score every split of ``study`` with ``method``; :func:`ood_study.study.evaluate`'s metrics."""
-    return _study.evaluate(score_study(study, method, negatives, scoring_params), study.id_split, study.ood_splits)
+    """Score every OOD set of ``study`` with ``method``; :func:`ood_study.study.evaluate`'s metrics."""
+    return _study.evaluate(score_pairs(study, method, negatives, scoring_params))
 
 
 def params_by_method(params, backbone: str, parameter: str | None = None) -> dict:

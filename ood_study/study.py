@@ -1,7 +1,7 @@
 """One study = one benchmark (ID set + OOD sets) embedded by one backbone, loaded from its files.
 
 Adds no math and imports no method code (so the notebooks that only read metrics do not depend
-on it): scoring a study is :func:`ood_study.experiments.score_study`; metrics come from
+on it): scoring a study is :func:`ood_study.experiments.score_pairs`; metrics come from
 :mod:`ood_core.metrics`, paths from :mod:`ood_study.layout`.
 """
 
@@ -25,7 +25,7 @@ from ood_core.text.corpus import Corpus
 from ood_study.layout import ID_LIKE_FILE, TEXT_FILES, Layout, study_name
 from ood_study.params import SIMULATED
 
-__all__ = ["Study", "load_study", "evaluate", "summarize", "write_json", "write_npz", "round_sig",
+__all__ = ["Study", "load_study", "evaluate", "pair_arrays", "summarize", "write_json", "write_npz", "round_sig",
            "SIG_DIGITS", "METRIC_NAMES"]
 
 METRIC_NAMES = ("fpr95", "auroc", "aupr_in", "aupr_out")
@@ -102,11 +102,27 @@ def load_study(layout: Layout, benchmark: str, backbone: str, id_split: str | No
     return Study(layout, benchmark, backbone, corpus, texts, images, id_split, list(ood_splits), id_like)
 
 
-def evaluate(scores: dict[str, np.ndarray], id_split: str, ood_splits) -> dict[str, dict]:
-    """Metrics (fractions) per OOD split plus their ``"average"``, ID split as positives."""
-    per_set = {s: _metrics.ood_metrics(scores[id_split], scores[s]) for s in ood_splits}
-    per_set["average"] = {m: float(np.mean([per_set[s][m] for s in ood_splits])) for m in METRIC_NAMES}
+def evaluate(pairs: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, dict]:
+    """Metrics (fractions) per OOD set plus their ``"average"``, ID as positives.
+
+    ``pairs``: OOD set -> ``(id_scores, ood_scores)`` (:func:`ood_study.experiments.score_pairs`;
+    a test-time method's ID scores differ per OOD set).
+    """
+    if not pairs:
+        raise ValueError("no OOD sets to evaluate")
+    per_set = {s: _metrics.ood_metrics(id_scores, ood_scores) for s, (id_scores, ood_scores) in pairs.items()}
+    per_set["average"] = {m: float(np.mean([per_set[s][m] for s in pairs])) for m in METRIC_NAMES}
     return per_set
+
+
+def pair_arrays(pairs: dict[str, tuple[np.ndarray, np.ndarray]], id_split: str, test_time: bool) -> dict:
+    """The arrays of ``pairs`` to store: each OOD set's scores under its name, and the ID scores under
+    ``id_split`` (once), or for a test-time method under ``"<id_split>@<ood set>"`` per OOD set."""
+    out = {}
+    for ood, (id_scores, ood_scores) in pairs.items():
+        out[f"{id_split}@{ood}" if test_time else id_split] = id_scores
+        out[ood] = ood_scores
+    return out
 
 
 def summarize(per_set: dict[str, dict]) -> dict:

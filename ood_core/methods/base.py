@@ -3,6 +3,9 @@
 A method's score takes image features ``[N, d]``, the study's :class:`~ood_core.features.TextFeatures`
 and the negatives its mining kept (sorted int64 indices into the method's candidate pool, empty
 for a method that mines none), and returns ``[N]`` float64 scores, **higher = more ID**.
+A *test-time* method (e.g. AdaNeg) instead scores a test stream: ``score_stream`` takes the ID
+images and one OOD set together and returns both score vectors, so its ID scores depend on the
+OOD set it was streamed with. :meth:`Method.score_pair` is the one call that serves both kinds.
 Parameters are frozen dataclasses built with :func:`ood_core._params.param`; a ``params.yaml``
 block may override them per backbone under ``per_backbone`` (:meth:`Method.mining_params_for`,
 :meth:`Method.scoring_params_for`).
@@ -37,7 +40,10 @@ class Method:
 
     name : registry name (= its module name), e.g. ``"dnm"``. title : display name.
     scoring_params : dataclass type of the score's parameters.
-    score : ``score(images [N, d], texts, negatives [n_neg] int64, params) -> [N] float64``.
+    score : ``score(images [N, d], texts, negatives [n_neg] int64, params) -> [N] float64``;
+        ``None`` for a test-time method.
+    score_stream : test-time methods only, ``score_stream(id_images [N_id, d], ood_images [N_ood, d],
+        texts, negatives, params) -> (id_scores [N_id], ood_scores [N_ood])`` float64.
     mining_params / mine : for methods that select negative labels,
         ``mine(texts, params) -> sorted int64 indices into candidate_pool(texts)``; else ``None``.
     candidate_pool : ``candidate_pool(texts) -> [M, d]`` the features its negatives index.
@@ -47,15 +53,39 @@ class Method:
     name: str
     title: str
     scoring_params: type
-    score: Callable[[Any, TextFeatures, np.ndarray, Any], np.ndarray]
+    score: Callable[[Any, TextFeatures, np.ndarray, Any], np.ndarray] | None
     mining_params: type | None = None
     mine: Callable[[TextFeatures, Any], np.ndarray] | None = None
     candidate_pool: Callable[[TextFeatures], np.ndarray] = default_pool
     color: str = "#7f7f7f"
+    score_stream: Callable[[Any, Any, TextFeatures, np.ndarray, Any], tuple] | None = None
 
     def __post_init__(self) -> None:
         if (self.mining_params is None) != (self.mine is None):
             raise ValueError(f"method {self.name!r}: give both mining_params and mine, or neither")
+        if (self.score is None) == (self.score_stream is None):
+            raise ValueError(f"method {self.name!r}: give exactly one of score and score_stream")
+
+    @property
+    def test_time(self) -> bool:
+        """Whether the method adapts to its test stream (its ID scores depend on the OOD set)."""
+        return self.score_stream is not None
+
+    def score_pair(self, id_images, ood_images, texts: TextFeatures, negatives, params) -> tuple[np.ndarray, np.ndarray]:
+        """``(id_scores [N_id], ood_scores [N_ood])`` float64 of one ID / OOD pair, for either kind of method."""
+        if self.score_stream is not None:
+            id_scores, ood_scores = self.score_stream(id_images, ood_images, texts, negatives, params)
+        else:
+            id_scores = self.score(id_images, texts, negatives, params)
+            ood_scores = self.score(ood_images, texts, negatives, params)
+        return np.asarray(id_scores, dtype=np.float64), np.asarray(ood_scores, dtype=np.float64)
+
+    def score_images(self, images, texts: TextFeatures, negatives, params) -> np.ndarray:
+        """``[N]`` float64 scores of one set on its own; a test-time method has none (use :meth:`score_pair`)."""
+        if self.score is None:
+            raise ValueError(f"method {self.name!r} is test-time: it scores an ID + OOD stream "
+                             "(Method.score_pair), not one set on its own")
+        return np.asarray(self.score(images, texts, negatives, params), dtype=np.float64)
 
     @property
     def mines(self) -> bool:

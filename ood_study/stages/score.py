@@ -17,11 +17,12 @@ import dataclasses
 import time
 
 from ood_core import methods as _methods
+from ood_core.evaluation import score_pairs
 from ood_study.layout import Layout, study_name
 from ood_study.method_params import scoring_params
 from ood_study.params import StudyParams
 from ood_study.stages import log, stage_main
-from ood_study.study import evaluate, load_study, round_sig, summarize, write_json, write_npz
+from ood_study.study import evaluate, load_study, pair_arrays, round_sig, summarize, write_json, write_npz
 
 PARAMS = ("method_params.{method}.scoring", "benchmark_sets.{benchmark}")
 
@@ -33,13 +34,14 @@ def run(params: StudyParams, layout: Layout, benchmark: str, backbone: str, meth
     study = load_study(layout, benchmark, backbone, sets.id, sets.ood)
     negatives = study.negatives(method)
     t0 = time.perf_counter()
-    scores = {split: m.score(features, study.texts, negatives, sp) for split, features in study.images.items()}
-    per_set = evaluate(scores, study.id_split, study.ood_splits)
+    pairs = score_pairs(method, study.images[study.id_split], {s: study.images[s] for s in study.ood_splits},
+                        study.texts, negatives, sp)
+    per_set = evaluate(pairs)
     tag = " (SIMULATED benchmark)" if study.is_simulated else ""
     log("score", f"{method}: average AUROC {100 * per_set['average']['auroc']:.2f} % "
         f"FPR95 {100 * per_set['average']['fpr95']:.2f} % in {time.perf_counter() - t0:.1f} s{tag}")
     name = study_name(benchmark, backbone)
-    write_npz(layout.scores(name, method), scores)
+    write_npz(layout.scores(name, method), pair_arrays(pairs, study.id_split, m.test_time))
     detail = {"benchmark": benchmark, "backbone": backbone, "method": method, "simulated": study.is_simulated,
               "scoring_params": dataclasses.asdict(sp), "n_negatives": int(len(negatives)),
               "metrics": round_sig(per_set)}
