@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup repro test lab clean-results
+.PHONY: setup repro test lab clean-results sweep-queue
 
 setup:
 	bash scripts/setup.sh
@@ -20,6 +20,13 @@ test:
 ## JupyterLab on the project's kernel (the notebooks find the project root themselves).
 lab: setup
 	jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
+
+## An ablation grid of params.yaml as queued DVC experiments: make sweep-queue SWEEP=tau JOBS=2
+## (SWEEP: tau, temperature, groups, selection; then `dvc exp show`). The notebooks stay the default.
+SWEEP ?= tau
+JOBS ?= 2
+sweep-queue:
+	python -m ood_study.queue_sweep $(SWEEP) --jobs $(JOBS)
 
 clean-results:
 	rm -rf results metrics

@@ -7,7 +7,8 @@ the closest valid key. :func:`parse_per_backbone` resolves a block with ``per_ba
 overrides (the released code's per-backbone defaults).
 
 Field types understood: ``int``, ``float``, ``bool``, ``str`` (optionally with ``choices``),
-``tuple[...]`` of those, and ``X | None``.
+``tuple[...]`` of those, ``X | None``, and ``float | str`` (or ``int | str``): a number in the
+range or one of ``choices`` (e.g. DNM's ``tau``: a fraction or ``"auto"``).
 """
 
 from __future__ import annotations
@@ -98,6 +99,14 @@ def _check_value(tp: Any, value: Any, name: str, meta: Mapping) -> Any:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None:
             return None
+        if len(args) == 2 and str in args:  # a number or a named setting, e.g. tau: 0.5 or "auto"
+            (number,) = [a for a in args if a is not str]
+            if isinstance(value, str):
+                return _check_scalar(str, value, name, {"choices": meta.get("choices")})
+            try:
+                return _check_scalar(number, value, name, {**meta, "choices": None})
+            except ValueError as err:
+                raise ValueError(f"{err} (or {_range_text(meta)})") from None
         return _check_value(args[0], value, name, meta)
     if origin is tuple:
         (item,) = {a for a in typing.get_args(tp) if a is not Ellipsis}

@@ -31,8 +31,12 @@ def score_pairs(method: str, id_images, ood_images: Mapping[str, object], texts:
     ``params``: the method's typed score parameters. A method that scores images one by one scores
     the ID set once (the same array in every pair); a test-time method streams the ID set with
     each OOD set (:meth:`ood_core.methods.base.Method.score_pair`), so its ID scores differ per set.
+    Parameters estimated from the data (DNM's ``tau: auto``) are resolved once here, before any
+    set is scored (:meth:`~ood_core.methods.base.Method.resolve_params`; call that yourself to
+    get the estimate's record).
     """
     m = _methods.get(method)
+    params, _ = m.resolve_params(texts, negatives, params)
     if m.test_time:
         return {name: m.score_pair(id_images, x, texts, negatives, params) for name, x in ood_images.items()}
     id_scores = m.score_images(id_images, texts, negatives, params)
@@ -56,7 +60,8 @@ def evaluate(method: str, id_images, ood_images: Mapping[str, object], id_labels
 
     Returns:
         DataFrame indexed by OOD set plus ``"average"``, columns ``fpr95``, ``auroc``, ``aupr_in``,
-        ``aupr_out`` in percent.
+        ``aupr_out`` in percent; ``table.attrs["resolved"]``: the record of parameters estimated
+        from the data (e.g. DNM's ``tau: auto``: estimate and interval), ``{}`` if none.
     """
     try:
         import pandas as pd
@@ -81,9 +86,11 @@ def evaluate(method: str, id_images, ood_images: Mapping[str, object], id_labels
     sp = m.scoring_params_for(scoring, backbone, where=f"scoring ({method})")
     if negatives is None:
         negatives = m.select_negatives(texts, m.mining_params_for(mining, backbone, where=f"mining ({method})"))
+    sp, resolved = m.resolve_params(texts, negatives, sp)
     pairs = score_pairs(method, id_images, ood_images, texts, negatives, sp)
     rows = {name: _metrics.ood_metrics(id_scores, ood_scores) for name, (id_scores, ood_scores) in pairs.items()}
     table = 100.0 * pd.DataFrame.from_dict(rows, orient="index")[["fpr95", "auroc", "aupr_in", "aupr_out"]]
     table.loc["average"] = table.mean(axis=0)
     table.index.name = "ood_set"
+    table.attrs["resolved"] = resolved  # what was estimated from the data (e.g. tau: auto), else {}
     return table

@@ -7,6 +7,9 @@ whatever they show is computed here, where tests reach it.
 A sweep never hides a failure: a setting that a method rejects (e.g. DNM's normaliser
 condition ``Q * tau < (1 - tau) * K`` with few groups) gives a row with ``valid=False``, NaN
 metrics and the error message in ``note``.
+
+Every sweep takes ``evaluation`` (params.yaml's ``evaluation`` block, ``params.get("evaluation")``)
+for the bootstrap intervals of its rows (:func:`evaluate_method`); notebooks pass it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from ood_core import bootstrap as _bootstrap
 from ood_core import evaluation as _evaluation
 from ood_core import methods as _methods
 from ood_core import mining as _mining
@@ -23,6 +27,7 @@ from ood_core.features import TextFeatures
 from ood_core.text.corpus import Corpus
 from ood_study import study as _study
 from ood_study.method_params import mining_params, scoring_params
+from ood_study.params import EvaluationParams
 
 __all__ = [
     "metrics_rows",
@@ -40,20 +45,29 @@ __all__ = [
     "subsample_corpus",
     "score_distributions",
     "best_value",
+    "false_negative_dose_sweep",
 ]
 
-COLUMNS = ["method", "parameter", "value", "ood_set", "fpr95", "auroc", "valid", "note"]
+COLUMNS = ["method", "parameter", "value", "ood_set", "fpr95", "auroc", "fpr95_low", "fpr95_high", "auroc_low",
+           "auroc_high", "valid", "note"]
+INTERVAL_COLUMNS = ("fpr95_low", "fpr95_high", "auroc_low", "auroc_high")
+"""Bootstrap interval bounds (percent) of every row: :func:`evaluate_method`'s ``*_low`` / ``*_high``."""
 
 
 def metrics_rows(per_set: dict, **labels) -> list[dict]:
-    """:func:`evaluate_method` output -> rows with metrics in percent and the given labels."""
+    """:func:`evaluate_method` output -> rows with metrics in percent and the given labels.
+
+    Each row has ``fpr95``, ``auroc`` and their interval bounds ``fpr95_low``, ``fpr95_high``,
+    ``auroc_low``, ``auroc_high`` (percent; NaN where ``per_set`` carries no interval).
+    """
     return [{**labels, "ood_set": s, "fpr95": 100.0 * m["fpr95"], "auroc": 100.0 * m["auroc"],
+             **{c: 100.0 * m[c] if c in m else np.nan for c in INTERVAL_COLUMNS},
              "valid": True, "note": ""} for s, m in per_set.items()]
 
 
 def _invalid_rows(study, error: Exception, **labels) -> list[dict]:
-    return [{**labels, "ood_set": s, "fpr95": np.nan, "auroc": np.nan, "valid": False,
-             "note": str(error)} for s in [*study.ood_splits, "average"]]
+    return [{**labels, "ood_set": s, "fpr95": np.nan, "auroc": np.nan, **dict.fromkeys(INTERVAL_COLUMNS, np.nan),
+             "valid": False, "note": str(error)} for s in [*study.ood_splits, "average"]]
 
 
 def score_study(study, method: str, negatives, scoring_params, splits=None) -> dict[str, np.ndarray]:
@@ -75,9 +89,24 @@ def score_pairs(study, method: str, negatives, scoring_params) -> dict[str, tupl
                                    scoring_params)
 
 
-def evaluate_method(study, method: str, negatives, scoring_params) -> dict:
-    """Score every OOD set of ``study`` with ``method``; :func:`ood_study.study.evaluate`'s metrics."""
-    return _study.evaluate(score_pairs(study, method, negatives, scoring_params))
+def evaluate_method(study, method: str, negatives, scoring_params, evaluation=None, intervals: bool = True) -> dict:
+    """Score every OOD set of ``study`` with ``method``; :func:`ood_study.study.evaluate`'s metrics.
+
+    With ``intervals`` (default) each set's dict (``"average"`` included) also holds the bootstrap
+    interval bounds ``fpr95_low``, ``fpr95_high``, ``auroc_low``, ``auroc_high`` (fractions) of
+    :func:`ood_core.bootstrap.metric_intervals` under ``evaluation`` (``params.get("evaluation")``;
+    ``None``: :class:`~ood_study.params.EvaluationParams`' defaults: 1,000 resamples, 95 %, seed 0,
+    the values params.yaml's ``evaluation`` block ships with). ``intervals=False`` skips them.
+    """
+    pairs = score_pairs(study, method, negatives, scoring_params)
+    per_set = _study.evaluate(pairs)
+    if intervals:
+        ev = EvaluationParams() if evaluation is None else evaluation
+        iv = _bootstrap.metric_intervals(pairs, n_resamples=ev.n_resamples, confidence=ev.confidence, seed=ev.seed)
+        for s, bounds in iv.items():
+            for m in ("fpr95", "auroc"):
+                per_set[s][f"{m}_low"], per_set[s][f"{m}_high"] = bounds[m]
+    return per_set
 
 
 def params_by_method(params, backbone: str, parameter: str | None = None) -> dict:
@@ -87,12 +116,13 @@ def params_by_method(params, backbone: str, parameter: str | None = None) -> dic
             if parameter is None or parameter in _methods.get(m).scoring_param_names()}
 
 
-def _sweep(study, method, negatives, base_params: dict, parameter: str, values) -> pd.DataFrame:
+def _sweep(study, method, negatives, base_params: dict, parameter: str, values, evaluation=None) -> pd.DataFrame:
     rows = []
     for value in values:
         labels = {"method": method, "parameter": parameter, "value": value}
         try:
-            per_set = evaluate_method(study, method, negatives, replace(base_params, **{parameter: value}))
+            per_set = evaluate_method(study, method, negatives, replace(base_params, **{parameter: value}),
+                                      evaluation)
         except ValueError as err:  # a rejected setting is a result to show, not a crash
             rows += _invalid_rows(study, err, **labels)
             continue
@@ -100,34 +130,35 @@ def _sweep(study, method, negatives, base_params: dict, parameter: str, values) 
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def tau_sweep(study, dnm_negatives, dnm_params: dict, taus) -> pd.DataFrame:
+def tau_sweep(study, dnm_negatives, dnm_params: dict, taus, evaluation=None) -> pd.DataFrame:
     """DNM over a grid of tau (the ID-like fraction); tau = 0 ranks like NegLabel."""
-    return _sweep(study, "dnm", dnm_negatives, dnm_params, "tau", taus)
+    return _sweep(study, "dnm", dnm_negatives, dnm_params, "tau", taus, evaluation)
 
 
-def temperature_sweep(study, negatives: dict, params_by_method: dict, temperatures) -> pd.DataFrame:
+def temperature_sweep(study, negatives: dict, params_by_method: dict, temperatures, evaluation=None) -> pd.DataFrame:
     """Each method in ``params_by_method`` (typed score parameters) over a grid of temperatures.
 
     ``negatives``: method -> its mined negatives (empty for methods that mine none).
     """
-    return _sweep_methods(study, negatives, params_by_method, "temperature", temperatures)
+    return _sweep_methods(study, negatives, params_by_method, "temperature", temperatures, evaluation)
 
 
-def groups_sweep(study, negatives: dict, params_by_method: dict, n_groups_grid) -> pd.DataFrame:
+def groups_sweep(study, negatives: dict, params_by_method: dict, n_groups_grid, evaluation=None) -> pd.DataFrame:
     """Grouped methods (those whose score takes ``n_groups``) over a grid of group counts.
 
     Grid values above a method's number of negatives are rejected rows, like any other.
     """
-    return _sweep_methods(study, negatives, params_by_method, "n_groups", n_groups_grid)
+    return _sweep_methods(study, negatives, params_by_method, "n_groups", n_groups_grid, evaluation)
 
 
-def _sweep_methods(study, negatives: dict, params_by_method: dict, parameter: str, values) -> pd.DataFrame:
+def _sweep_methods(study, negatives: dict, params_by_method: dict, parameter: str, values,
+                   evaluation=None) -> pd.DataFrame:
     """:func:`_sweep` for each method of ``params_by_method`` (MCM takes no negatives)."""
-    frames = [_sweep(study, m, negatives[m], p, parameter, values) for m, p in params_by_method.items()]
+    frames = [_sweep(study, m, negatives[m], p, parameter, values, evaluation) for m, p in params_by_method.items()]
     return pd.concat(frames, ignore_index=True)
 
 
-def density_selection_sweep(study, density_params, dnm_params, ks, ratios_noun) -> pd.DataFrame:
+def density_selection_sweep(study, density_params, dnm_params, ks, ratios_noun, evaluation=None) -> pd.DataFrame:
     """DNM with density selection over ``k`` (ratios fixed) and over ``ratio_noun`` (k fixed).
 
     ``density_params``: DNM's typed mining parameters; ``dnm_params``: its score parameters. The
@@ -143,11 +174,12 @@ def density_selection_sweep(study, density_params, dnm_params, ks, ratios_noun) 
     settings += [("ratio_noun", r, density_params.k, r) for r in ratios_noun]
     for parameter, value, k, ratio_noun in settings:
         idx = _mining.select_by_density(density[int(k)], texts.is_adj, ratio_noun, density_params.ratio_adj)
-        rows += _rows_for_negatives(study, "dnm", idx, dnm_params, parameter, value)
+        rows += _rows_for_negatives(study, "dnm", idx, dnm_params, parameter, value, evaluation)
     return pd.DataFrame(rows)
 
 
-def neglabel_selection_sweep(study, neglabel_params, scoring_params, percentiles, ratios) -> pd.DataFrame:
+def neglabel_selection_sweep(study, neglabel_params, scoring_params, percentiles, ratios,
+                             evaluation=None) -> pd.DataFrame:
     """NegLabel over its selection ``percentile`` (ratio fixed) and ``ratio`` (percentile fixed)."""
     method = _methods.get("neglabel")
     rows = []
@@ -155,16 +187,16 @@ def neglabel_selection_sweep(study, neglabel_params, scoring_params, percentiles
     settings += [("ratio", r, replace(neglabel_params, ratio=r)) for r in ratios]
     for parameter, value, mp in settings:
         idx = method.select_negatives(study.texts, mp)
-        rows += _rows_for_negatives(study, "neglabel", idx, scoring_params, parameter, value)
+        rows += _rows_for_negatives(study, "neglabel", idx, scoring_params, parameter, value, evaluation)
     return pd.DataFrame(rows)
 
 
-def _rows_for_negatives(study, method, idx, scoring_params, parameter, value) -> list[dict]:
+def _rows_for_negatives(study, method, idx, scoring_params, parameter, value, evaluation=None) -> list[dict]:
     labels = {"method": method, "parameter": parameter, "value": value, "n_negatives": len(idx)}
     if study.id_like is not None:
         labels["false_negative_rate"] = 100.0 * float(study.id_like[idx].mean())
     try:
-        per_set = evaluate_method(study, method, idx, scoring_params)
+        per_set = evaluate_method(study, method, idx, scoring_params, evaluation)
     except ValueError as err:
         return _invalid_rows(study, err, **labels)
     return metrics_rows(per_set, **labels)
@@ -197,7 +229,7 @@ def subsample_corpus(study, fraction: float, seed: int = 0):
     return sub, kept
 
 
-def corpus_size_sweep(study, params, backbone: str, fractions, seed: int = 0) -> pd.DataFrame:
+def corpus_size_sweep(study, params, backbone: str, fractions, seed: int = 0, evaluation=None) -> pd.DataFrame:
     """Each mining method of params.yaml on seeded subsamples of the wild corpus (the paper's L ablation).
 
     Mining and scoring use the study's params for ``backbone``; for DNM the number of groups
@@ -215,7 +247,7 @@ def corpus_size_sweep(study, params, backbone: str, fractions, seed: int = 0) ->
                 rows += _invalid_rows(sub, err, **labels)
                 continue
             for r in _rows_for_negatives(sub, method, idx, scoring_params(params, method, backbone),
-                                         "corpus_fraction", fraction):
+                                         "corpus_fraction", fraction, evaluation):
                 rows.append({**r, "n_candidates": len(sub.corpus)})
     return pd.DataFrame(rows)
 
@@ -259,3 +291,57 @@ def best_value(sweep: pd.DataFrame, metric: str = "auroc") -> float:
         raise ValueError("the sweep has no valid 'average' rows")
     row = avg.loc[avg[metric].idxmax() if metric == "auroc" else avg[metric].idxmin()]
     return row["value"]
+
+
+def false_negative_dose_sweep(study, dnm_negatives, neglabel_params, dnm_params, dnm_auto_params, rho_grid,
+                              seed: int = 0, evaluation=None) -> pd.DataFrame:
+    """Scores under a controlled dose of false negatives (simulated ground truth needed).
+
+    A fixed set of ``n`` true negatives is drawn (seeded) from ``dnm_negatives`` with the ID-like
+    ones removed; for each ``rho`` of ``rho_grid`` its first ``round(rho * n)`` entries are
+    replaced by ground-truth ID-like corpus labels (``study.id_like``; a seeded order, so doses are
+    nested). ``n`` = the true negatives available, capped at ``#ID-like / max(rho)`` so that every
+    dose can be filled. Each dosed set is scored by NegLabel (``neglabel_params``), DNM with
+    ``tau = rho`` (the oracle), DNM with ``dnm_params``' tau and ``dnm_auto`` (``dnm_auto_params``,
+    tau estimated on the dosed set: :meth:`~ood_core.methods.base.Method.resolve_params`).
+
+    Rows as the other sweeps (``parameter = "rho"``, ``value = rho``, metrics in %), plus
+    ``variant`` (``"neglabel"``, ``"oracle"``, ``"params"``, ``"auto"``), ``tau`` (the tau used,
+    NaN for NegLabel), ``tau_low`` / ``tau_high`` (the estimate's 95 % interval, auto only),
+    ``n_negatives`` and ``false_negative_rate`` (% ID-like in the dosed set: ``100 * rho`` up to rounding).
+    """
+    if study.id_like is None:
+        raise ValueError("false_negative_dose_sweep needs ground truth (study.id_like): run it on the "
+                         "simulated benchmark")
+    rhos = [float(r) for r in rho_grid]
+    if not rhos or any(not 0.0 <= r < 1.0 for r in rhos):
+        raise ValueError(f"rho_grid={list(rho_grid)} must be a non-empty list of fractions in [0, 1)")
+    dnm_negatives = np.asarray(dnm_negatives, dtype=np.int64)
+    true_negatives = dnm_negatives[~study.id_like[dnm_negatives]]
+    id_like = np.flatnonzero(study.id_like)
+    n = len(true_negatives) if max(rhos) == 0 else min(len(true_negatives), int(len(id_like) / max(rhos)))
+    if n < 1:
+        raise ValueError("no true negatives to dose: DNM's negatives are all ID-like")
+    rng = np.random.default_rng(seed)
+    base = rng.permutation(true_negatives)[:n]
+    donors = rng.permutation(id_like)
+    auto = _methods.get("dnm_auto")
+    rows = []
+    for rho in rhos:
+        k = int(round(rho * n))
+        idx = np.sort(np.concatenate([base[k:], donors[:k]]))
+        runs = [("neglabel", "neglabel", neglabel_params, {"tau": np.nan}),
+                ("oracle", "dnm", replace(dnm_params, tau=rho), {"tau": rho}),
+                ("params", "dnm", dnm_params, {"tau": dnm_params.tau})]
+        try:
+            resolved, record = auto.resolve_params(study.texts, idx, dnm_auto_params)
+            est = record.get("tau", {"estimate": resolved.tau, "low": np.nan, "high": np.nan})
+            runs.append(("auto", "dnm_auto", resolved,
+                         {"tau": est["estimate"], "tau_low": est["low"], "tau_high": est["high"]}))
+        except ValueError as err:  # an estimate the score rejects is a result, not a crash
+            rows += [{**r, "variant": "auto", "tau": np.nan}
+                     for r in _invalid_rows(study, err, method="dnm_auto", parameter="rho", value=rho)]
+        for variant, method, sp, extra in runs:
+            rows += [{**r, "variant": variant, **extra}
+                     for r in _rows_for_negatives(study, method, idx, sp, "rho", rho, evaluation)]
+    return pd.DataFrame(rows)

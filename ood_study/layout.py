@@ -7,6 +7,7 @@ benchmark x backbone x method of ``params.yaml``.
 ::
 
     data/corpus.tsv                                   the wild corpus (ood_core.text.corpus.Corpus)
+    data/image_sets/<set>.tsv                         a real image set's files: path, bytes, sha256
     data/embeddings/<study>/text/id.npy               [K, d] raw ID-label text features
     data/embeddings/<study>/text/candidates.npy       [M, d] raw corpus features (corpus order)
     data/embeddings/<study>/text/csp_adjectives.npy   [M_adj, d] CSP adjective features
@@ -55,6 +56,14 @@ class Layout:
     @property
     def corpus(self) -> Path:
         return self._p("data", "corpus.tsv")
+
+    @property
+    def image_sets_dir(self) -> Path:
+        """The image-set manifests (a dependency of every ``embed_images`` stage)."""
+        return self._p("data", "image_sets")
+
+    def image_set_manifest(self, name: str) -> Path:
+        return self.image_sets_dir / f"{name}.tsv"
 
     def embeddings_dir(self, study: str) -> Path:
         return self._p("data", "embeddings", study)

@@ -45,26 +45,32 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
     "01_main_results": NotebookSpec("Main results", params=("methods", "benchmark_sets.{benchmark}"),
                                     data=("metrics",)),
     "02_ablation_tau": NotebookSpec("DNM over tau", params=("ablations.tau", "method_params.dnm.scoring",
-                                                            "benchmark_sets.{benchmark}"),
+                                                            "benchmark_sets.{benchmark}", "evaluation"),
                                     data=("embeddings", "negatives"), sweep=True),
     "03_ablation_temperature": NotebookSpec("Temperature", params=("ablations.temperature", *_ALL_METHODS,
-                                                                   "benchmark_sets.{benchmark}"),
+                                                                   "benchmark_sets.{benchmark}", "evaluation"),
                                             data=("embeddings", "negatives"), sweep=True),
     "04_ablation_groups": NotebookSpec("Number of groups", params=("ablations.groups", *_ALL_METHODS,
-                                                                   "benchmark_sets.{benchmark}"),
+                                                                   "benchmark_sets.{benchmark}", "evaluation"),
                                        data=("embeddings", "negatives"), sweep=True),
     "05_ablation_selection": NotebookSpec("Negative selection", params=(
-        "ablations.selection", "method_params.dnm", "method_params.neglabel", "benchmark_sets.{benchmark}"),
+        "ablations.selection", "method_params.dnm", "method_params.neglabel", "benchmark_sets.{benchmark}",
+        "evaluation"),
         data=("embeddings",), sweep=True),
     "06_ablation_corpus_size": NotebookSpec("Wild-corpus size", params=("ablations.corpus_size", *_ALL_METHODS,
-                                                                        "benchmark_sets.{benchmark}"),
+                                                                        "benchmark_sets.{benchmark}", "evaluation"),
                                             data=("embeddings",), sweep=True),
     "07_backbones": NotebookSpec("Backbones", per="benchmark", params=("backbones", "methods",
                                                                        "benchmark_sets.{benchmark}"),
                                  data=("all_metrics",)),
     "08_false_negatives": NotebookSpec("False negatives", params=(
         "ablations.false_negatives", "method_params.dnm.scoring", "method_params.neglabel.scoring",
-        "benchmark_sets.{benchmark}"), data=("embeddings", "negatives")),
+        "benchmark_sets.{benchmark}", "evaluation"), data=("embeddings", "negatives")),
+    "09_false_negative_dose": NotebookSpec("False-negative dose", params=(
+        "ablations.false_negative_dose", "ablations.tau", "method_params.dnm.scoring",
+        "method_params.dnm_auto.scoring", "method_params.neglabel.scoring", "benchmark_sets.{benchmark}",
+        "evaluation"),
+        data=("embeddings", "negatives")),
 }
 
 
@@ -94,8 +100,13 @@ class Notebook:
 
     @property
     def tag(self) -> str:
-        """Every title of the offline default says SIMULATED: those numbers are not the paper's."""
-        return "SIMULATED benchmark" if self.benchmark == SIMULATED else self.benchmark
+        """Every title of the offline default says SIMULATED: those numbers are not the paper's; every
+        title of a random-weight test backbone (ood_core.features.encoders) says RANDOM WEIGHTS."""
+        from ood_core.features.encoders import is_random_weights
+
+        tag = "SIMULATED benchmark" if self.benchmark == SIMULATED else self.benchmark
+        backbones = [self.backbone] if self.backbone else list(self.params.get("backbones"))
+        return tag + (" (RANDOM WEIGHTS)" if any(is_random_weights(b) for b in backbones) else "")
 
     def save_figure(self, fig, name: str) -> Path:
         """Save a finished figure as ``<name>.png`` (300 dpi) and ``<name>.pdf``; returns the PNG path.

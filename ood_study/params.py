@@ -14,6 +14,7 @@ embedding stages never depend on method code.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -22,7 +23,8 @@ import yaml
 
 from ood_core._params import param, parse, unknown_key_error
 
-__all__ = ["StudyParams", "UnlistedParamError", "load_params", "SIMULATED", "PARAMS_FILE"]
+__all__ = ["StudyParams", "UnlistedParamError", "EvaluationParams", "load_params", "group_averages", "SIMULATED",
+           "PARAMS_FILE"]
 
 PARAMS_FILE = "params.yaml"
 SIMULATED = "simulated"  # the offline benchmark (ood_core.simulate): its numbers are never the paper's
@@ -44,6 +46,9 @@ class BenchmarkSets:
     id: str = param("", doc="ID set name")
     ood: tuple[str, ...] = param(("",), doc="OOD set names")
     simulation: dict | None = param(None, doc="the simulated world's parameters (simulated benchmark only)")
+    groups: dict | None = param(None, doc="named groups of OOD sets averaged apart, e.g. OpenOOD's near/far")
+    expected_counts: dict | None = param(None, doc="set -> image count when a set is not the published one "
+                                                   "(e.g. the mini benchmark); null: the registry's counts")
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,9 @@ class EncoderParams:
     batch_size: int = param(256, low=1)
     num_workers: int = param(8, low=0)
     skip_unreadable: bool = param(False)
+    processes: int = param(1, low=1, doc="> 1: the embedding stages run that many ranks under torchrun")
+    decode: str = param("pil", choices=("pil", "gpu"),
+                        doc="gpu: JPEG decode + paper resize/crop on the GPU (ood_core.features.gpu_decode)")
 
 
 @dataclass(frozen=True)
@@ -104,11 +112,31 @@ class FalseNegativesAblation:
     tau_grid: tuple[float, ...] = param((0.0,), low=0.0, high=1.0, high_open=True)
 
 
+@dataclass(frozen=True)
+class FalseNegativeDoseAblation:
+    rho_grid: tuple[float, ...] = param((0.0,), low=0.0, high=1.0, high_open=True,
+                                        doc="fractions of the fixed negative set replaced by ID-like labels")
+    seed: int = param(0, low=0, doc="seeds the chosen true negatives and ID-like labels")
+
+
+@dataclass(frozen=True)
+class EvaluationParams:
+    """Error bars of every metric (ood_core.bootstrap; docs/methods.md §4)."""
+
+    n_resamples: int = param(1000, low=1, doc="bootstrap resamples of the images (ID and OOD separately)")
+    confidence: float = param(0.95, low=0.0, high=1.0, low_open=True, high_open=True,
+                              doc="coverage of the percentile interval")
+    seed: int = param(0, low=0, doc="seeds the bootstrap resamples")
+    n_seeds: int = param(5, low=1, doc="seeded methods (random groups / stream) are rerun with seeds "
+                                       "seed..seed+n_seeds-1 of their scoring block; 1: no seed spread")
+
+
 ABLATIONS = {"tau": TauAblation, "temperature": TemperatureAblation, "groups": GroupsAblation,
              "selection": SelectionAblation, "corpus_size": CorpusSizeAblation,
-             "false_negatives": FalseNegativesAblation}
-TOP_LEVEL = ("benchmarks", "backbones", "methods", "paths", "benchmark_sets", "corpus", "prompts", "encoder",
-             "method_params", "ablations")
+             "false_negatives": FalseNegativesAblation, "false_negative_dose": FalseNegativeDoseAblation}
+TOP_LEVEL = ("benchmarks", "backbones", "methods", "paths", "image_sets", "benchmark_sets", "corpus", "prompts",
+             "encoder",
+             "method_params", "ablations", "evaluation")
 
 
 def _names(value: Any, where: str, valid) -> tuple[str, ...]:
@@ -144,7 +172,106 @@ def _check_sets(name: str, sets: BenchmarkSets) -> BenchmarkSets:
     for ood in sets.ood:
         if ood not in valid_ood:
             raise unknown_key_error(f"{where}.ood", ood, valid_ood)
+    if sets.groups is not None:
+        sets = dataclasses.replace(sets, groups=_check_groups(f"{where}.groups", sets.groups, sets.ood))
+    if sets.expected_counts is not None:
+        bad = {k: v for k, v in sets.expected_counts.items()
+               if k not in (sets.id, *sets.ood) or isinstance(v, bool) or not isinstance(v, int) or v < 1}
+        if bad or name == SIMULATED:
+            raise ValueError(f"{where}.expected_counts = {dict(sets.expected_counts)!r}: give a positive image count "
+                             f"for sets of this real benchmark only ({[sets.id, *sets.ood]}); wrong: {bad}")
     return sets
+
+
+GROUP_RESERVED = ("average",)  # result keys that a group name would overwrite
+
+
+def _check_groups(where: str, groups: Any, ood: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """``{group: [OOD set, ...]}`` -> ``{group: (set, ...)}`` (params order), after checking that
+    every grouped set is one of ``ood``, no set is in two groups and no group is named like a set."""
+    if not isinstance(groups, Mapping) or not groups:
+        raise ValueError(f"{where} = {groups!r} must map group names to lists of OOD sets, "
+                         "e.g. {near: [ssb_hard, ninco], far: [openood_inaturalist, ...]}")
+    out: dict[str, tuple[str, ...]] = {}
+    seen: dict[str, str] = {}
+    for group, members in groups.items():
+        if not isinstance(group, str) or not group or group in GROUP_RESERVED or group in ood:
+            raise ValueError(f"{where}: group name {group!r} is not allowed: it must be a non-empty name "
+                             f"other than {list(GROUP_RESERVED)} and the OOD set names {list(ood)}")
+        if not isinstance(members, (list, tuple)) or not members or not all(isinstance(m, str) for m in members):
+            raise ValueError(f"{where}.{group} = {members!r} must be a non-empty list of OOD sets from "
+                             f"{where.rsplit('.', 1)[0]}.ood: {list(ood)}")
+        outside = [m for m in members if m not in ood]
+        if outside:
+            raise ValueError(f"{where}.{group} lists {outside}, which {'is' if len(outside) == 1 else 'are'} not in "
+                             f"{where.rsplit('.', 1)[0]}.ood {list(ood)}: add {'it' if len(outside) == 1 else 'them'} "
+                             "there or remove it from the group")
+        if len(set(members)) != len(members):
+            raise ValueError(f"{where}.{group} = {list(members)} lists a set twice")
+        names = tuple(members)
+        for member in names:
+            if member in seen:
+                raise ValueError(f"{where}: {member!r} is in both {seen[member]!r} and {group!r}; "
+                                 "a set may be in one group only")
+            seen[member] = group
+        out[group] = names
+    return out
+
+
+def group_averages(per_set: Mapping[str, Mapping[str, float]],
+                   groups: Mapping[str, tuple[str, ...]] | None) -> dict[str, dict[str, float]]:
+    """The mean of each metric over each group's sets, as OpenOOD reports near- and far-OOD averages.
+
+    ``per_set``: OOD set -> metric -> value (the shape of ``ood_study.study.evaluate``'s result);
+    ``groups``: group -> its sets (:meth:`StudyParams.sets`' ``groups``; ``None`` gives ``{}``).
+    Returns group -> metric -> plain arithmetic mean over the group's sets (each set weighs the
+    same, whatever its image count). The metrics are those of the group's first set; a grouped set
+    missing from ``per_set`` raises KeyError naming it.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for group, members in (groups or {}).items():
+        missing = [m for m in members if m not in per_set]
+        if missing:
+            raise KeyError(f"group {group!r} needs the metrics of {missing}, which are not among {list(per_set)}")
+        metrics = list(per_set[members[0]])
+        out[group] = {k: math.fsum(float(per_set[m][k]) for m in members) / len(members) for k in metrics}
+    return out
+
+
+def image_set_folders(tree: dict) -> dict[str, str]:
+    """set -> its folder under the data root, for every set of the real benchmarks in ``benchmarks``."""
+    from ood_core.features import datasets
+
+    out: dict[str, str] = {}
+    for benchmark in tree["benchmarks"]:
+        if benchmark == SIMULATED:
+            continue
+        sets = tree["benchmark_sets"][benchmark]
+        for name in (sets.id, *sets.ood):
+            out[name] = datasets.get_dataset(name, root=".").path.as_posix()
+    return out
+
+
+def _check_image_sets(raw: Any, tree: dict) -> dict[str, str]:
+    """``image_sets`` must name the folder of every image set that ``benchmarks`` reads (DVC tracks
+    them through the ``image_set`` stages; dvc.yaml cannot derive that list itself)."""
+    raw = {} if raw is None else raw
+    need = image_set_folders(tree)
+    if not isinstance(raw, Mapping) or any(raw.get(k) != v for k, v in need.items()):
+        wrong = {k: v for k, v in need.items() if not isinstance(raw, Mapping) or raw.get(k) != v}
+        lines = "".join(f"\n  {k}: {v}" for k, v in need.items())
+        raise ValueError(f"image_sets = {raw!r} lacks or misnames {sorted(wrong)}: it must map every image set of "
+                         f"the real benchmarks in `benchmarks` to its folder under paths.data_root, so DVC tracks "
+                         f"them (the image_set stages); put this in params.yaml:\nimage_sets:{lines or ' {}'}")
+    from ood_core.features import datasets
+
+    for name, folder in raw.items():
+        if name not in datasets.BENCHMARKS:
+            raise unknown_key_error("image_sets", name, datasets.BENCHMARKS)
+        expected = datasets.get_dataset(name, root=".").path.as_posix()
+        if folder != expected:
+            raise ValueError(f"image_sets.{name} = {folder!r}: the registry's folder of {name!r} is {expected!r}")
+    return dict(raw)
 
 
 def _check_lexnames(corpus: CorpusParams) -> CorpusParams:
@@ -210,7 +337,7 @@ class StudyParams:
         return self.get("methods")
 
     def sets(self, benchmark: str) -> BenchmarkSets:
-        """The ID and OOD set names of ``benchmark``."""
+        """The ID and OOD set names of ``benchmark``, and its ``groups`` (group -> OOD sets, or None)."""
         if benchmark not in self._tree["benchmark_sets"]:
             raise unknown_key_error("benchmark_sets", benchmark, self._tree["benchmark_sets"])
         return self.get(f"benchmark_sets.{benchmark}")
@@ -229,7 +356,7 @@ def parse_tree(raw: Any, source: str = PARAMS_FILE) -> dict:
     missing = [k for k in TOP_LEVEL if k not in raw]
     if missing:
         raise ValueError(f"{source} lacks the top-level key(s) {missing}")
-    from ood_core.features.encoders import BACKBONES
+    from ood_core.features.encoders import BACKBONES, RANDOM_WEIGHT_BACKBONES
 
     sets_raw = raw["benchmark_sets"]
     if not isinstance(sets_raw, Mapping):
@@ -239,7 +366,8 @@ def parse_tree(raw: Any, source: str = PARAMS_FILE) -> dict:
                            for name, block in sets_raw.items()},
     }
     tree["benchmarks"] = _names(raw["benchmarks"], "benchmarks", tree["benchmark_sets"])
-    tree["backbones"] = _names(raw["backbones"], "backbones", BACKBONES)
+    tree["backbones"] = _names(raw["backbones"], "backbones", {**BACKBONES, **RANDOM_WEIGHT_BACKBONES})
+    tree["image_sets"] = _check_image_sets(raw["image_sets"], tree)
     method_blocks = raw["method_params"]
     if not isinstance(method_blocks, Mapping):
         raise ValueError("method_params must map method names to {mining, scoring} blocks")
@@ -256,11 +384,15 @@ def parse_tree(raw: Any, source: str = PARAMS_FILE) -> dict:
     for key in ("id", "noun", "adj"):
         _check_template(f"prompts.{key}", getattr(tree["prompts"], key))
     tree["encoder"] = parse(EncoderParams, raw["encoder"], "encoder")
+    if tree["encoder"].decode == "gpu" and tree["encoder"].preprocess != "paper":
+        raise ValueError(f"encoder.decode = 'gpu' implements the paper preprocessing only, but encoder.preprocess = "
+                         f"{tree['encoder'].preprocess!r}: set encoder.preprocess: paper or encoder.decode: pil")
     ablations = raw["ablations"] or {}
     for key in ablations:
         if key not in ABLATIONS:
             raise unknown_key_error("ablations", key, ABLATIONS)
     tree["ablations"] = {key: parse(cls, ablations.get(key), f"ablations.{key}") for key, cls in ABLATIONS.items()}
+    tree["evaluation"] = parse(EvaluationParams, raw["evaluation"], "evaluation")
     return tree
 
 

@@ -13,10 +13,11 @@ import math
 import pandas as pd
 
 from ood_study.layout import Layout, study_name
-from ood_study.params import SIMULATED, StudyParams
+from ood_study.params import SIMULATED, StudyParams, group_averages
 
 __all__ = ["PUBLISHED", "load_metrics", "main_table", "long_table", "backbone_table", "published_table",
-           "comparison_table", "to_markdown", "to_latex", "caption", "build_report"]
+           "comparison_table", "to_markdown", "to_latex", "caption", "build_report", "half_width_table",
+           "seed_spread_table", "with_seed_columns"]
 
 # ImageNet-1k, CLIP ViT-B/16: (FPR95, AUROC) in %, from the MCM, NegLabel, CSP and AdaNeg
 # papers (docs/methods.md §6). None = not confirmed by a primary source.
@@ -55,10 +56,54 @@ def main_table(metrics: dict[str, dict], ood_sets) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
 
+def _interval_key(by_metric: dict, metric: str) -> str | None:
+    """The key of ``metric``'s bootstrap interval in a metrics file (``FPR95_ci95``), or None."""
+    keys = sorted(k for k in by_metric if k.startswith(f"{metric}_ci"))
+    return keys[0] if keys else None
+
+
+def half_width_table(metrics: dict[str, dict], ood_sets) -> pd.DataFrame:
+    """:func:`main_table`'s layout holding each cell's interval half-width ``(high - low) / 2`` (in %).
+
+    From the ``<KEY>_ci<conf>`` intervals the score stage writes (``{set: {"low", "high"}}``); NaN
+    where a metrics file has none (written before the intervals existed). The percentile interval
+    need not be symmetric around the value: ``value ± half-width`` summarises its width only.
+    """
+    columns = pd.MultiIndex.from_product([[*ood_sets, "average"], ["FPR95", "AUROC"]])
+    rows = {}
+    for m, by_metric in metrics.items():
+        row = []
+        for s in [*ood_sets, "average"]:
+            for k in ("FPR95", "AUROC"):
+                key = _interval_key(by_metric, k)
+                iv = by_metric[key].get(s) if key else None
+                row.append(math.nan if iv is None else (iv["high"] - iv["low"]) / 2.0)
+        rows[m] = row
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+
+
+def seed_spread_table(metrics: dict[str, dict], ood_sets) -> pd.DataFrame:
+    """Std over seeds (in %) of the seeded methods (those whose metrics carry ``<KEY>_seed_std``),
+    in :func:`main_table`'s layout; empty (no rows) when no method has a seed spread."""
+    columns = pd.MultiIndex.from_product([[*ood_sets, "average"], ["FPR95", "AUROC"]])
+    rows = {m: [by_metric[f"{k}_seed_std"].get(s, math.nan) for s in [*ood_sets, "average"] for k in ("FPR95", "AUROC")]
+            for m, by_metric in metrics.items() if all(f"{k}_seed_std" in by_metric for k in ("FPR95", "AUROC"))}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns) if rows else pd.DataFrame(columns=columns)
+
+
 def long_table(metrics: dict[str, dict], ood_sets) -> pd.DataFrame:
-    """Columns ``method``, ``ood_set``, ``metric`` (FPR95/AUROC), ``value`` (%), for plotting."""
-    return pd.DataFrame([{"method": m, "ood_set": s, "metric": k, "value": metrics[m][k][s]}
-                         for m in metrics for s in [*ood_sets, "average"] for k in ("FPR95", "AUROC")])
+    """Columns ``method``, ``ood_set``, ``metric`` (FPR95/AUROC), ``value``, ``low``, ``high`` (%; the
+    bootstrap interval, NaN where the metrics file has none), for plotting."""
+    rows = []
+    for m in metrics:
+        for s in [*ood_sets, "average"]:
+            for k in ("FPR95", "AUROC"):
+                key = _interval_key(metrics[m], k)
+                iv = metrics[m][key].get(s) if key else None
+                rows.append({"method": m, "ood_set": s, "metric": k, "value": metrics[m][k][s],
+                             "low": math.nan if iv is None else iv["low"],
+                             "high": math.nan if iv is None else iv["high"]})
+    return pd.DataFrame(rows)
 
 
 def backbone_table(metrics_by_backbone: dict[str, dict[str, dict]]) -> pd.DataFrame:
@@ -95,19 +140,59 @@ def caption(benchmark: str, backbone: str) -> str:
     if benchmark == SIMULATED:
         return (f"SIMULATED benchmark (ood_core.simulate, calibrated to CLIP {backbone} statistics): "
                 "FPR95 / AUROC in %. Not a reproduction of the paper's numbers.")
+    from ood_core.features.encoders import is_random_weights
+
+    if is_random_weights(backbone):
+        return (f"{benchmark}, {backbone}: RANDOM WEIGHTS (a seeded random init for pipeline tests): "
+                "FPR95 / AUROC in %. These numbers mean nothing.")
     return f"{benchmark}, CLIP {backbone}: FPR95 / AUROC in %."
 
 
-def to_markdown(table: pd.DataFrame, title: str) -> str:
-    flat = table.copy()
+def _cells(table: pd.DataFrame, half_widths: pd.DataFrame | None, missing: str, pm: str) -> pd.DataFrame:
+    """Two-decimal strings; ``value{pm}half-width`` where ``half_widths`` (same layout) has a number."""
+    if half_widths is None:
+        return table.map(lambda v: missing if pd.isna(v) else f"{v:.2f}")
+    hw = half_widths.reindex(index=table.index, columns=table.columns)
+    out = table.astype(object).copy()
+    for i in range(table.shape[0]):
+        for j in range(table.shape[1]):
+            v, h = table.iat[i, j], hw.iat[i, j]
+            out.iat[i, j] = missing if pd.isna(v) else f"{v:.2f}" if pd.isna(h) else f"{v:.2f}{pm}{h:.2f}"
+    return out
+
+
+def to_markdown(table: pd.DataFrame, title: str, half_widths: pd.DataFrame | None = None) -> str:
+    """Markdown of a (set, metric)-column table, two decimals; with ``half_widths``
+    (:func:`half_width_table`) each cell reads ``value ± half-width``."""
+    flat = _cells(table, half_widths, "–", " ± ")
     flat.columns = [f"{s} {k}" for s, k in table.columns]
-    flat = flat.map(lambda v: "–" if pd.isna(v) else f"{v:.2f}")
     return f"**{title}**\n\n" + flat.to_markdown(disable_numparse=True) + "\n"
 
 
-def to_latex(table: pd.DataFrame, title: str) -> str:
-    body = table.map(lambda v: "--" if pd.isna(v) else f"{v:.2f}")
+def to_latex(table: pd.DataFrame, title: str, half_widths: pd.DataFrame | None = None) -> str:
+    """LaTeX of the table (``value $\\pm$ half-width`` with ``half_widths``)."""
+    body = _cells(table, half_widths, "--", r" $\pm$ ")
     return body.to_latex(caption=title, multicolumn=True, multicolumn_format="c")
+
+
+def with_seed_columns(table: pd.DataFrame, metrics: dict[str, dict], ood_sets) -> pd.DataFrame:
+    """``table`` (:func:`main_table`) plus the columns ``(SEED_COLUMN, FPR95/AUROC)``: the std over
+    seeds of each method's average (NaN for a method without seeds), when any method has them."""
+    seeds = seed_spread_table(metrics, ood_sets)
+    if seeds.empty:
+        return table
+    cols = seeds["average"].reindex(table.index)
+    cols.columns = pd.MultiIndex.from_product([[SEED_COLUMN], list(cols.columns)])
+    return table.join(cols)
+
+
+SEED_COLUMN = "seed std (average)"
+INTERVAL_NOTE = (" value ± half-width of the 95 % bootstrap interval over images (ood_core.bootstrap; "
+                 f"params.yaml `evaluation`); `{SEED_COLUMN}`: std over seeds, methods with random groups "
+                 "or a random stream only.")
+SEED_NOTE = ("Seed spread: standard deviation (in % points) of FPR95 / AUROC over the `evaluation.n_seeds` "
+             "seeds of the methods with random groups or a random stream (the values are the first seed's); "
+             "– for deterministic methods.")
 
 
 def build_report(params: StudyParams, layout: Layout) -> str:
@@ -118,10 +203,148 @@ def build_report(params: StudyParams, layout: Layout) -> str:
         ood_sets = params.sets(benchmark).ood
         for backbone in params.backbones:
             study = study_name(benchmark, backbone)
-            table = main_table(load_metrics(layout, study, params.methods), ood_sets)
-            parts.append(f"## {study}\n\n" + to_markdown(table, caption(benchmark, backbone)))
+            metrics = load_metrics(layout, study, params.methods)
+            table = main_table(metrics, ood_sets)
+            parts.append(f"## {study}\n\n" + to_markdown(with_seed_columns(table, metrics, ood_sets),
+                                                         caption(benchmark, backbone) + INTERVAL_NOTE,
+                                                         half_width_table(metrics, ood_sets)))
+            parts.extend(grouped_sections(params, layout, benchmark, backbone))  # near/far (OpenOOD)
             if benchmark == PUBLISHED_SOURCE["benchmark"] and backbone == PUBLISHED_SOURCE["backbone"]:
                 pub = published_table()
                 parts.append(to_markdown(pub, "Published (docs/methods.md §6; – = not confirmed)"))
                 parts.append(to_markdown(comparison_table(table), "Ours minus published"))
     return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------------------------
+# Grouped benchmarks: OpenOOD v1.5's ImageNet-1k setting, near- and far-OOD averages
+# --------------------------------------------------------------------------------------------
+
+# OpenOOD v1.5 ImageNet-1k (near: SSB-hard, NINCO; far: iNaturalist, Textures, OpenImage-O), CLIP
+# ViT-B/16 zero-shot: (FPR95, AUROC) in % per group. No cell has been read in a primary source yet,
+# so every confirmed cell is None and the numbers found sit in PUBLISHED_OPENOOD_UNCONFIRMED.
+# Their FPR95 follows OpenOOD's code (OOD positive: the share of ID images flagged at 95 % OOD
+# recall), not this project's (docs/methods.md §4); AUROC is the same number either way.
+OPENOOD_GROUPS = ("near", "far")
+PUBLISHED_OPENOOD = {m: {g: (None, None) for g in OPENOOD_GROUPS} for m in ("mcm", "neglabel", "csp", "adaneg", "dnm")}
+PUBLISHED_OPENOOD_UNCONFIRMED = {
+    ("neglabel", "near", "fpr95"): 68.18, ("neglabel", "near", "auroc"): 76.92,
+    ("neglabel", "far", "fpr95"): 27.34, ("neglabel", "far", "auroc"): 93.30,
+    ("adaneg", "near", "fpr95"): 67.51, ("adaneg", "near", "auroc"): 76.70,
+    ("adaneg", "far", "fpr95"): 17.31, ("adaneg", "far", "auroc"): 96.43,
+}
+PUBLISHED_OPENOOD_SOURCES = {
+    "neglabel": "ANTS (Zhu et al., arXiv 2509.03951), OpenOOD table, as quoted by a secondary summary; "
+                "not read in the paper",
+    "adaneg": "AdaNeg (Zhang & Zhang, NeurIPS 2024, arXiv 2410.20149) via the ANTS OpenOOD table, as quoted by "
+              "secondary summaries (FPR95 67.51 / 17.31 in two of them); not read in either paper",
+}
+PUBLISHED_OPENOOD_SOURCE = {"backbone": "ViT-B-16",
+                            "groups": {"near": ("ssb_hard", "ninco"),
+                                       "far": ("openood_inaturalist", "openood_textures", "openimage_o")}}
+UNCONFIRMED_MARK = "†"
+
+
+def _metric_key(metric: str) -> str:
+    return {"FPR95": "fpr95", "AUROC": "auroc"}[metric]
+
+
+def group_table(metrics: dict[str, dict], groups: dict[str, tuple[str, ...]]) -> pd.DataFrame:
+    """Rows = methods, columns = (group, FPR95/AUROC) then the overall average; in %.
+
+    ``metrics``: :func:`load_metrics` (method -> ``{"FPR95": {set: %}, "AUROC": {set: %}}``);
+    ``groups``: group -> its OOD sets (``params.sets(benchmark).groups``). A group's value is the
+    one stored under its name in the metrics file when the score stage wrote it (the mean of the
+    unrounded per-set values); otherwise it is the mean of the stored per-set percentages
+    (:func:`ood_study.params.group_averages`), which are rounded to two decimals, so the result can
+    differ from the stored kind by up to 0.005.
+    """
+    if not groups:
+        raise ValueError("group_table needs the benchmark's groups (benchmark_sets.<name>.groups in params.yaml)")
+    names = [*groups, "average"]
+    columns = pd.MultiIndex.from_product([names, ["FPR95", "AUROC"]])
+    rows = {}
+    for method, by_metric in metrics.items():
+        per_set = {s: {k: by_metric[k][s] for k in ("FPR95", "AUROC")} for s in {m for g in groups.values() for m in g}
+                   if all(s in by_metric[k] for k in ("FPR95", "AUROC"))}
+        computed = group_averages(per_set, {g: sets for g, sets in groups.items()
+                                            if any(g not in by_metric[k] for k in ("FPR95", "AUROC"))})
+        rows[method] = [by_metric[k][g] if g in by_metric[k] else computed[g][k]
+                        for g in names for k in ("FPR95", "AUROC")]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+
+
+def published_openood_table(include_unconfirmed: bool = False) -> pd.DataFrame:
+    """:data:`PUBLISHED_OPENOOD` as rows = methods, columns = (near/far, FPR95/AUROC); NaN where missing.
+
+    ``include_unconfirmed=True`` fills in :data:`PUBLISHED_OPENOOD_UNCONFIRMED` (secondary sources).
+    """
+    columns = pd.MultiIndex.from_product([list(OPENOOD_GROUPS), ["FPR95", "AUROC"]])
+    rows = {}
+    for method, cells in PUBLISHED_OPENOOD.items():
+        values = []
+        for group in OPENOOD_GROUPS:
+            for metric, value in zip(("FPR95", "AUROC"), cells[group]):
+                if value is None and include_unconfirmed:
+                    value = PUBLISHED_OPENOOD_UNCONFIRMED.get((method, group, _metric_key(metric)))
+                values.append(math.nan if value is None else value)
+        rows[method] = values
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+
+
+def _published_openood_cell(method: str, group: str, metric: str) -> str:
+    confirmed = dict(zip(("FPR95", "AUROC"), PUBLISHED_OPENOOD.get(method, {}).get(group, (None, None))))[metric]
+    if confirmed is not None:
+        return f"{confirmed:.2f}"
+    unconfirmed = PUBLISHED_OPENOOD_UNCONFIRMED.get((method, group, _metric_key(metric)))
+    return "–" if unconfirmed is None else f"{unconfirmed:.2f}{UNCONFIRMED_MARK}"
+
+
+def openood_side_by_side(ours: pd.DataFrame, title: str) -> str:
+    """Markdown: each method's near/far row (ours, from :func:`group_table`) above the published one.
+
+    Published cells: plain = confirmed in a primary source, ``†`` = from a secondary source only
+    (:data:`PUBLISHED_OPENOOD_UNCONFIRMED`), ``–`` = none found. Sources and the FPR95 caveat follow
+    the table.
+    """
+    cols = [(g, k) for g in OPENOOD_GROUPS for k in ("FPR95", "AUROC")]
+    header = "| method | numbers | " + " | ".join(f"{g} {k}" for g, k in cols) + " |"
+    lines = [f"**{title}**", "", header, "|" + "---|" * (2 + len(cols))]
+    methods = list(dict.fromkeys([*ours.index, *PUBLISHED_OPENOOD]))
+    for method in methods:
+        if method in ours.index:
+            lines.append(f"| {method} | ours | " + " | ".join(
+                "–" if pd.isna(ours.loc[method, c]) else f"{ours.loc[method, c]:.2f}" for c in cols) + " |")
+        if method in PUBLISHED_OPENOOD:
+            lines.append(f"| {method} | published | " + " | ".join(
+                _published_openood_cell(method, g, k) for g, k in cols) + " |")
+    notes = ["", f"{UNCONFIRMED_MARK} unconfirmed: taken from a secondary source only; – no published number found.",
+             "Published FPR95 on OpenOOD comes from OpenOOD's evaluation code (OOD positive; AdaNeg's released "
+             "code, OpenOOD-VLM, uses it), ours has ID positive (docs/methods.md §4): compare AUROC, not FPR95."]
+    notes += [f"- {m}: {src}" for m, src in PUBLISHED_OPENOOD_SOURCES.items()]
+    return "\n".join(lines + notes) + "\n"
+
+
+def is_openood_v15(groups: dict | None, backbone: str) -> bool:
+    """Whether a benchmark's groups are OpenOOD v1.5's ImageNet-1k near/far sets with the published backbone."""
+    return bool(groups) and backbone == PUBLISHED_OPENOOD_SOURCE["backbone"] and \
+        {g: tuple(s) for g, s in groups.items()} == PUBLISHED_OPENOOD_SOURCE["groups"]
+
+
+def grouped_sections(params: StudyParams, layout: Layout, benchmark: str, backbone: str) -> list[str]:
+    """Report sections of a benchmark with ``groups`` (none otherwise): the group averages and, for
+    OpenOOD v1.5's ImageNet-1k with ViT-B/16, ours beside the published near/far numbers."""
+    groups = params.sets(benchmark).groups
+    if not groups:
+        return []
+    ours = group_table(load_metrics(layout, study_name(benchmark, backbone), params.methods), groups)
+    listing = "; ".join(f"{g} = mean of {', '.join(s)}" for g, s in groups.items())
+    parts = [to_markdown(ours, f"{caption(benchmark, backbone)} Group averages ({listing}).")]
+    if is_openood_v15(groups, backbone):
+        parts.append(openood_side_by_side(ours, "OpenOOD v1.5 ImageNet-1k, CLIP ViT-B/16: ours and published "
+                                                "(near / far averages, %)"))
+    return parts
+
+
+__all__ += ["PUBLISHED_OPENOOD", "PUBLISHED_OPENOOD_UNCONFIRMED", "group_table", "published_openood_table",
+            "openood_side_by_side", "grouped_sections"]

@@ -23,10 +23,10 @@ from ood_core.features import TextFeatures
 from ood_core.features.files import read_features
 from ood_core.text.corpus import Corpus
 from ood_study.layout import ID_LIKE_FILE, TEXT_FILES, Layout, study_name
-from ood_study.params import SIMULATED
+from ood_study.params import SIMULATED, group_averages
 
 __all__ = ["Study", "load_study", "evaluate", "pair_arrays", "summarize", "write_json", "write_npz", "round_sig",
-           "SIG_DIGITS", "METRIC_NAMES"]
+           "SIG_DIGITS", "METRIC_NAMES", "METRIC_KEYS", "ci_suffix", "seed_spread"]
 
 METRIC_NAMES = ("fpr95", "auroc", "aupr_in", "aupr_out")
 SIG_DIGITS = 6
@@ -102,15 +102,17 @@ def load_study(layout: Layout, benchmark: str, backbone: str, id_split: str | No
     return Study(layout, benchmark, backbone, corpus, texts, images, id_split, list(ood_splits), id_like)
 
 
-def evaluate(pairs: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, dict]:
-    """Metrics (fractions) per OOD set plus their ``"average"``, ID as positives.
+def evaluate(pairs: dict[str, tuple[np.ndarray, np.ndarray]], groups=None) -> dict[str, dict]:
+    """Metrics (fractions) per OOD set, per group of sets and their ``"average"``, ID as positives.
 
     ``pairs``: OOD set -> ``(id_scores, ood_scores)`` (:func:`ood_study.experiments.score_pairs`;
-    a test-time method's ID scores differ per OOD set).
+    a test-time method's ID scores differ per OOD set). ``groups``: optional group -> its sets
+    (``params.sets(benchmark).groups``, e.g. OpenOOD's near / far), each the mean over its sets.
     """
     if not pairs:
         raise ValueError("no OOD sets to evaluate")
     per_set = {s: _metrics.ood_metrics(id_scores, ood_scores) for s, (id_scores, ood_scores) in pairs.items()}
+    per_set.update(group_averages({s: per_set[s] for s in pairs}, groups))
     per_set["average"] = {m: float(np.mean([per_set[s][m] for s in pairs])) for m in METRIC_NAMES}
     return per_set
 
@@ -125,12 +127,55 @@ def pair_arrays(pairs: dict[str, tuple[np.ndarray, np.ndarray]], id_split: str, 
     return out
 
 
-def summarize(per_set: dict[str, dict]) -> dict:
-    """The DVC metrics view: FPR95 and AUROC in percent, two decimals, per set and averaged."""
-    return {
-        "FPR95": {s: round(100.0 * v["fpr95"], 2) for s, v in per_set.items()},
-        "AUROC": {s: round(100.0 * v["auroc"], 2) for s, v in per_set.items()},
-    }
+def summarize(per_set: dict[str, dict], intervals: dict | None = None, seed_spread: dict | None = None,
+              confidence: float = 0.95) -> dict:
+    """The DVC metrics view, in percent with two decimals, per set and averaged.
+
+    ``FPR95``, ``AUROC``, ``AUPR_IN``, ``AUPR_OUT``: ``{set: value}``. With ``intervals``
+    (:func:`ood_core.bootstrap.metric_intervals`): ``<KEY>_ci<confidence %>`` (e.g. ``FPR95_ci95``)
+    ``{set: {"low", "high"}}``. With ``seed_spread`` (:func:`seed_spread`): ``<KEY>_seed_std``
+    ``{set: std}`` (the full spread is in the details JSON). ``dvc metrics show`` flattens the
+    nesting into columns (``FPR95_ci95.<set>.low``).
+    """
+    out = {key: {s: round(100.0 * v[m], 2) for s, v in per_set.items()} for m, key in METRIC_KEYS.items()}
+    if intervals is not None:
+        suffix = ci_suffix(confidence)
+        for m, key in METRIC_KEYS.items():
+            out[f"{key}_{suffix}"] = {s: {"low": round(100.0 * iv[m][0], 2), "high": round(100.0 * iv[m][1], 2)}
+                                      for s, iv in intervals.items()}
+    if seed_spread is not None:
+        for m, key in METRIC_KEYS.items():
+            out[f"{key}_seed_std"] = {s: round(100.0 * sp[m]["std"], 2) for s, sp in seed_spread.items()}
+    return out
+
+
+METRIC_KEYS = {"fpr95": "FPR95", "auroc": "AUROC", "aupr_in": "AUPR_IN", "aupr_out": "AUPR_OUT"}
+"""Metric name (fractions, :data:`METRIC_NAMES`) -> its key in the DVC metrics view (percent)."""
+
+
+def ci_suffix(confidence: float) -> str:
+    """``"ci95"`` for 0.95: the suffix of the interval keys in :func:`summarize`'s view."""
+    return f"ci{100.0 * float(confidence):g}".replace(".", "_")
+
+
+def seed_spread(per_seed: dict[int, dict[str, dict]]) -> dict[str, dict[str, dict]]:
+    """Spread of each metric over reruns with different seeds (fractions).
+
+    ``per_seed``: seed -> :func:`evaluate`'s result. Returns set (plus ``"average"``) -> metric ->
+    ``{"mean", "std", "min", "max"}``; ``std`` is the sample standard deviation (``ddof=1``; 0 for
+    a single seed).
+    """
+    if not per_seed:
+        raise ValueError("per_seed is empty: give the metrics of at least one seed")
+    runs = list(per_seed.values())
+    out: dict[str, dict[str, dict]] = {}
+    for s in runs[0]:
+        out[s] = {}
+        for m in METRIC_NAMES:
+            v = np.array([run[s][m] for run in runs], dtype=np.float64)
+            out[s][m] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+                         "min": float(v.min()), "max": float(v.max())}
+    return out
 
 
 def write_json(path: Path, obj) -> None:

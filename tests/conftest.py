@@ -17,9 +17,11 @@ def tiny_params() -> dict:
     sim = params["benchmark_sets"]["simulated"]["simulation"]
     sim.update(TINY_SIMULATION)
     mp = params["method_params"]
-    mp["dnm"]["mining"]["k"] = 10
-    for method in ("neglabel", "csp", "dnm"):
+    mp["dnm"]["mining"]["k"] = mp["dnm_auto"]["mining"]["k"] = 10
+    for method in ("neglabel", "csp", "dnm", "dnm_auto"):
         mp[method]["scoring"]["n_groups"] = 10
+    mp["dnm_auto"]["scoring"].update(tau_n_folds=2, tau_n_bootstrap=50)
+    params["evaluation"].update(n_resamples=50, n_seeds=2)
     ab = params["ablations"]
     ab["tau"]["grid"] = [0.0, 0.3]
     ab["temperature"]["grid"] = [0.01, 1.0]
@@ -28,6 +30,7 @@ def tiny_params() -> dict:
                        "neglabel_percentile": [0.95], "neglabel_ratio": [0.15]}
     ab["corpus_size"]["fractions"] = [0.5, 1.0]
     ab["false_negatives"]["tau_grid"] = [0.0, 0.3, 0.6]
+    ab["false_negative_dose"]["rho_grid"] = [0.0, 0.2]
     return params
 
 
@@ -58,3 +61,16 @@ def tiny_project(tmp_path_factory):
     params_path.write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
     run_stages(root, params_path)
     return root
+
+
+@pytest.fixture(scope="session")
+def mini_benchmark(tmp_path_factory):
+    """(data root, weights folder, counts): the mini real benchmark (ood_study.mini_benchmark) and
+    the tiny-random backbone's weights file, generated once per session."""
+    from ood_core.features.encoders import write_random_weights
+    from ood_study.mini_benchmark import BACKBONE, write_mini_benchmark
+
+    root = tmp_path_factory.mktemp("mini_benchmark")
+    counts = write_mini_benchmark(root / "data")
+    weights = write_random_weights(BACKBONE, root / "weights")
+    return root / "data", weights.parent, counts

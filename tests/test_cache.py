@@ -150,12 +150,14 @@ def test_cached_text_features_key_covers_texts_order_and_encoder(tmp_path):
     assert enc.calls == 3 and len(list(tmp_path.glob("*.npy"))) == 4
 
 
-def test_fingerprint_files_covers_paths_and_sizes_not_root_or_order(tmp_path):
+def test_fingerprint_files_covers_paths_sizes_and_contents_not_root_or_order(tmp_path):
     a, b = tmp_path / "r1" / "x" / "a.jpg", tmp_path / "r1" / "b.jpg"
     a.parent.mkdir(parents=True)
     a.write_bytes(b"12345")
     b.write_bytes(b"67")
-    expected = hashlib.sha256(b"b.jpg\t2\nx/a.jpg\t5\n").hexdigest()
+    sha = lambda data: hashlib.sha256(data).hexdigest()  # noqa: E731
+    lines = f"b.jpg\t2\t{sha(b'67')}\nx/a.jpg\t5\t{sha(b'12345')}\n"
+    expected = sha(lines.encode())
     assert fingerprint_files([a, b], tmp_path / "r1") == expected
     assert fingerprint_files([b, a], tmp_path / "r1") == expected
     moved = tmp_path / "r2"
@@ -163,8 +165,36 @@ def test_fingerprint_files_covers_paths_and_sizes_not_root_or_order(tmp_path):
     assert fingerprint_files([moved / "x" / "a.jpg", moved / "b.jpg"], moved) == expected
     (moved / "b.jpg").write_bytes(b"678")
     assert fingerprint_files([moved / "x" / "a.jpg", moved / "b.jpg"], moved) != expected
+    (moved / "b.jpg").write_bytes(b"76")  # replaced by another file of the same size
+    assert fingerprint_files([moved / "x" / "a.jpg", moved / "b.jpg"], moved) != expected
     with pytest.raises(ValueError, match="not under"):
         fingerprint_files([tmp_path / "elsewhere.jpg"], moved)
+
+
+def test_fingerprint_memo_hashes_a_file_again_only_when_its_stat_changes(tmp_path, monkeypatch):
+    import os
+
+    from ood_core.features import cache as cache_module
+
+    root = tmp_path / "root"
+    root.mkdir()
+    files = [root / f"{i}.jpg" for i in range(3)]
+    for i, f in enumerate(files):
+        f.write_bytes(bytes([i]) * 10)
+    hashed = []
+    real = cache_module._sha256_file
+    monkeypatch.setattr(cache_module, "_sha256_file", lambda p: hashed.append(p.name) or real(p))
+    memo = tmp_path / "memo"
+    first = fingerprint_files(files, root, memo_dir=memo)
+    assert sorted(hashed) == ["0.jpg", "1.jpg", "2.jpg"]
+    hashed.clear()
+    assert fingerprint_files(files, root, memo_dir=memo) == first and hashed == []
+    st = files[1].stat()
+    files[1].write_bytes(b"\xff" * 10)  # same size, new bytes; keep the old mtime to see the inode/size check
+    os.utime(files[1], ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    changed = fingerprint_files(files, root, memo_dir=memo)
+    assert hashed == ["1.jpg"] and changed != first
+    assert changed == fingerprint_files(files, root)  # the memo never changes the value
 
 
 @pytest.fixture(scope="module")
@@ -203,15 +233,25 @@ def test_cached_image_features_hit_miss_and_invalidation(tiny_encoder, tmp_path,
                                   tiny_encoder.encode_text(["x"]))
 
     calls = []
-    real = tiny_encoder.encode_images
-    monkeypatch.setattr(tiny_encoder, "encode_images", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = tiny_encoder.encode_image_tensor
+    monkeypatch.setattr(tiny_encoder, "encode_image_tensor", lambda x: calls.append(len(x)) or real(x))
     again = cached_image_features(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
     assert calls == [] and np.array_equal(again, first)  # a hit does no encoding
 
     Image.new("RGB", (30, 30), (5, 5, 5)).save(folder / "sun_1.jpg")  # a replaced file (other size)
     changed = cached_image_features(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
-    assert calls == [1] and not np.allclose(changed[1], first[1])
+    assert calls == [3, 3] and not np.allclose(changed[1], first[1])  # the last batch is padded
     np.testing.assert_array_equal(changed[[0, 2, 3]], first[[0, 2, 3]])
+
+    # Uncompressed pixels (BMP bytes; PIL reads by content) make two different images of one size.
+    Image.new("RGB", (20, 24), (9, 9, 9)).save(folder / "sun_2.jpg", format="BMP")
+    before = cached_image_features(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
+    size = (folder / "sun_2.jpg").stat().st_size
+    Image.new("RGB", (20, 24), (200, 9, 9)).save(folder / "sun_2.jpg", format="BMP")
+    assert (folder / "sun_2.jpg").stat().st_size == size
+    after = cached_image_features(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
+    assert calls == [3, 3] * 3  # a miss, not the stale entry
+    assert not np.allclose(after[2], before[2])
 
 
 def test_cached_image_features_skip_unreadable_records_paths(tiny_encoder, tmp_path):

@@ -86,6 +86,17 @@ def make_layout(name: str, root: Path) -> dict:
             "american_bulldog_3 2 2 1\nAbyssinian_1 1 1 1\nAbyssinian_2 1 1 1\n")
         return {"count": 3, "classnames": ("Abyssinian", "american bulldog"), "n_classes": 2,
                 "first": "oxford-iiit-pet/images/Abyssinian_1.jpg"}
+    if datasets._SPECS[name].splits[datasets._SPECS[name].default_split].kind == "imglist":
+        # OpenOOD v1.5 sets: an image list under openood/benchmark_imglist naming files under its image folder
+        split = datasets._SPECS[name].splits[datasets._SPECS[name].default_split]
+        rel = [f"{name}/b/2.jpg", f"{name}/a/1.jpg"]  # listed out of order: files() sorts
+        for r in rel:
+            _put(root / "openood" / split.image_base / r)
+        (root / "openood" / split.list_file).parent.mkdir(parents=True, exist_ok=True)
+        (root / "openood" / split.list_file).write_text("".join(f"{r} -1\n" for r in rel))
+        ident = name == "openood_imagenet1k"
+        return {"count": 2, "classnames": imagenet_classnames() if ident else None,
+                "n_classes": 1000 if ident else None, "first": f"openood/{split.image_base}/{rel[1]}"}
     raise AssertionError(f"no fixture for {name}")
 
 
@@ -102,11 +113,13 @@ def test_registry_holds_the_spec_benchmarks_with_their_sizes():
     assert set(datasets.BENCHMARKS) == {
         "imagenet1k", "inaturalist", "sun", "places", "textures", "imagenet10", "imagenet20", "imagenet100",
         "cub200", "stanford_cars", "food101", "oxford_pets", "imagenet_a", "imagenet_r", "imagenet_sketch",
-        "imagenet_v2"}
+        "imagenet_v2", "openood_imagenet1k", "ssb_hard", "ninco", "openood_inaturalist", "openood_textures",
+        "openimage_o"}
     sizes = {n: datasets.get_dataset(n, "/nonexistent").expected_count for n in datasets.BENCHMARKS}
     assert sizes["imagenet1k"] == 50_000 and sizes["textures"] == 5_640
     assert sizes["inaturalist"] == sizes["sun"] == sizes["places"] == 10_000
-    assert datasets.list_benchmarks("ood") == ["inaturalist", "sun", "places", "textures"]
+    assert datasets.list_benchmarks("ood") == ["inaturalist", "sun", "places", "textures", "ssb_hard", "ninco",
+                                              "openood_inaturalist", "openood_textures", "openimage_o"]
     for name in datasets.BENCHMARKS:
         d = datasets.get_dataset(name, "/nonexistent")
         assert d.download and d.layout and str(d.path).startswith("/nonexistent")

@@ -13,7 +13,7 @@ from ood_study import deps
 from ood_study.layout import Layout, study_name
 from ood_study.notebook import NOTEBOOKS
 from ood_study.params import load_params
-from ood_study.stages import corpus, embed, mine, report, score
+from ood_study.stages import corpus, embed, image_set, mine, report, score
 
 REPO = Path(__file__).resolve().parent.parent
 L = Layout(Path("."))
@@ -60,6 +60,10 @@ def _expected(params) -> dict[str, dict]:
     stage modules' PARAMS, for every benchmark x backbone x method of params.yaml."""
     p = lambda path: str(path)  # noqa: E731
     out = {"corpus": {"deps": set(), "outs": {p(L.corpus)}, "params": list(corpus.PARAMS)},
+           **{f"image_set@{name}": {"deps": {f"{params.get('paths.data_root')}/{folder}"},
+                                    "outs": {p(L.image_set_manifest(name))},
+                                    "params": [k.format(set=name) for k in image_set.PARAMS]}
+              for name, folder in params.get("image_sets").items()},
            "report": {"deps": {p(L.metrics_root)}, "outs": {p(L.report)}, "params": list(report.PARAMS)}}
     for benchmark in params.benchmarks:
         out[f"nb_backbones@{benchmark}"] = {
@@ -71,7 +75,7 @@ def _expected(params) -> dict[str, dict]:
             item = {"benchmark": benchmark, "backbone": backbone}
             out[f"embed_text@{s}"] = {"deps": {p(L.corpus)}, "outs": {p(L.text_dir(s))},
                                       "params": [k.format(**item) for k in embed.PARAMS_TEXT]}
-            out[f"embed_images@{s}"] = {"deps": set(), "outs": {p(L.images_dir(s))},
+            out[f"embed_images@{s}"] = {"deps": {p(L.image_sets_dir)}, "outs": {p(L.images_dir(s))},
                                         "params": [k.format(**item) for k in embed.PARAMS_IMAGES]}
             for method in params.methods:
                 out[f"mine@{s}-{method}"] = {
@@ -156,3 +160,57 @@ def test_stages_run_on_params_restricted_to_their_listed_keys(tiny_project):
         p.get("method_params.dnm.scoring")
     with pytest.raises(UnlistedParamError):
         p.get("method_params")  # a parent of a listed key is more than the stage listed
+
+
+@pytest.fixture(scope="module")
+def real_project(tmp_path_factory):
+    """dvc.yaml with params.yaml running the simulated and the imagenet1k benchmark (a DVC repo
+    without git in a temp folder): the per-set image_set stages exist only there."""
+    import shutil
+
+    import yaml
+    from dvc.repo import Repo
+
+    root = tmp_path_factory.mktemp("real_dvc")
+    Repo.init(str(root), no_scm=True)
+    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["benchmarks"] = ["simulated", "imagenet1k"]
+    raw["paths"]["data_root"] = "/data/ood"  # an absolute data root outside the project
+    raw["image_sets"] = {"imagenet1k": "imagenet/val", "inaturalist": "iNaturalist/images", "sun": "SUN/images",
+                         "places": "Places/images", "textures": "dtd/images"}
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return root, {s.name: s for s in Repo(str(root)).index.stages}
+
+
+def test_each_real_image_set_folder_is_a_dependency_of_its_own_stage(real_project):
+    root, stages = real_project
+    params = load_params(root / "params.yaml")
+    expected = _expected(params)
+    assert sorted(stages) == sorted(expected)
+    for name, want in expected.items():
+        assert _data_deps(stages[name]) == want["deps"], name
+        assert _outs(stages[name]) == want["outs"], name
+        assert _params(stages[name]) == sorted(want["params"]), name
+    assert _data_deps(stages["image_set@textures"]) == {"/data/ood/dtd/images"}
+    stage = stages["image_set@textures"]
+    closure = deps.stage_closure(stage.cmd, REPO)
+    code_deps = [d.def_path for d in stage.deps if d.def_path.startswith(("ood_core", "ood_study"))]
+    assert closure and all(deps.covered_by(f, code_deps) for f in closure)
+    assert "data/image_sets" in _data_deps(stages["embed_images@imagenet1k-ViT-B-16"])
+
+
+def test_image_sets_must_name_the_real_benchmarks_folders(tmp_path):
+    import yaml
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["benchmarks"] = ["imagenet1k"]
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ValueError, match=r"(?s)image_sets.*imagenet1k: imagenet/val.*textures: dtd/images"):
+        load_params(path)
+    raw["image_sets"] = {"imagenet1k": "imagenet/val", "inaturalist": "iNaturalist/images", "sun": "SUN/images",
+                         "places": "Places", "textures": "dtd/images"}
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ValueError, match="places"):
+        load_params(path)

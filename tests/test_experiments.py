@@ -103,6 +103,32 @@ def test_rejected_setting_is_a_row_not_a_crash():
     assert sweep[sweep.value == 20].valid.all()
 
 
+def test_sweep_rows_carry_bootstrap_intervals_around_the_value():
+    """Every row has fpr95/auroc _low/_high (percent) from ood_core.bootstrap.metric_intervals;
+    rejected rows have NaN there."""
+    from ood_core import bootstrap
+    from ood_study.params import EvaluationParams
+
+    s = _synthetic_study()
+    neg = np.arange(80)
+    sweep = ex.groups_sweep(s, {"dnm": neg}, {"dnm": dnm.ScoringParams(tau=0.5)}, [1, 20])
+    ok, bad = sweep[sweep.valid], sweep[~sweep.valid]
+    assert list(ex.INTERVAL_COLUMNS) == ["fpr95_low", "fpr95_high", "auroc_low", "auroc_high"]
+    assert (ok.auroc_low <= ok.auroc_high).all() and (ok.fpr95_low <= ok.fpr95_high).all()
+    assert ((ok.auroc_low >= 0) & (ok.auroc_high <= 100)).all()
+    assert bad[list(ex.INTERVAL_COLUMNS)].isna().all().all()
+    # the same numbers as metric_intervals on the method's pairs, in percent
+    sp = dnm.ScoringParams(tau=0.5, n_groups=20)
+    ev = EvaluationParams()
+    iv = bootstrap.metric_intervals(ex.score_pairs(s, "dnm", neg, sp), n_resamples=ev.n_resamples,
+                                    confidence=ev.confidence, seed=ev.seed)
+    row = ok[ok.ood_set == "average"].iloc[0]
+    assert (row.auroc_low, row.auroc_high) == pytest.approx((100 * iv["average"]["auroc"][0], 100 * iv["average"]["auroc"][1]))
+    plain = ex.evaluate_method(s, "dnm", neg, sp, intervals=False)
+    assert "auroc_low" not in plain["ood"]
+    assert ex.metrics_rows(plain)[0]["auroc_low"] != ex.metrics_rows(plain)[0]["auroc_low"]  # NaN
+
+
 def test_false_negative_table_counts_ground_truth():
     s = _synthetic_study()
     table = ex.false_negative_table(s, {"a": np.array([0, 1, 50, 70]), "b": np.array([10, 11])})

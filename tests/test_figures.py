@@ -4,7 +4,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.collections import LineCollection, PathCollection, PolyCollection  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
 
 from ood_core import methods  # noqa: E402
 from ood_study import figures  # noqa: E402
@@ -26,7 +30,9 @@ def test_rejected_settings_are_marked_at_the_bottom_in_the_method_colour():
     ax.plot([1, 10], [80, 95])
     assert figures.mark_rejected(ax, sweep, "auroc") == 1  # one average row rejected
     (marks,) = ax.collections
-    assert marks.get_offsets().tolist() == [[1.0, ax.get_ylim()[0]]]
+    ax.set_ylim(70, 100)  # the marks stay on the bottom edge when the axis is rescaled later
+    assert _display_points(marks) == [tuple(ax.transData.transform((1.0, 70.0)).round(6))]
+    assert marks.get_facecolor()[0].tolist() == list(to_rgba(methods.get("dnm").color))
     assert ax.get_legend_handles_labels()[1] == ["rejected setting (see the table)"]
     assert figures.mark_rejected(ax, sweep[sweep.valid], "auroc") == 0
     plt.close(fig)
@@ -42,3 +48,149 @@ def test_plot_columns_give_one_line_per_ood_set_or_per_method_and_a_labelled_pan
                          "ood_set": ["sim-sun", "average", "average"]})
     assert list(figures.plot_columns(many, "x", None).series) == ["", "MCM", "DNM"]
     assert "series" not in many  # the caller's table is not changed
+
+
+NAN = float("nan")
+
+
+def _display_points(collection):
+    """The offsets of a scatter collection in display (pixel) coordinates, rounded."""
+    pts = collection.get_offset_transform().transform(collection.get_offsets())
+    return [tuple(p) for p in np.round(pts, 6)]
+
+
+def _sweep_with_intervals():
+    """Two methods over three x values; DNM rejected x = 10 (NaN metrics and interval)."""
+    return pd.DataFrame({
+        "method": ["dnm", "dnm", "dnm", "neglabel", "neglabel", "neglabel"],
+        "value": [5.0, 1.0, 10.0, 1.0, 5.0, 10.0],  # unsorted: lines are drawn in x order
+        "ood_set": ["average"] * 6,
+        "valid": [True, True, False, True, True, True],
+        "auroc": [91.0, 90.0, NAN, 85.0, 86.0, 88.0],
+        "auroc_low": [90.5, 89.0, NAN, 84.0, 85.5, 87.0],
+        "auroc_high": [91.2, 90.4, NAN, 85.5, 86.9, 88.5],
+        "fpr95": [30.0, 33.0, NAN, 50.0, 48.0, 45.0],
+        "fpr95_low": [28.0, 31.0, NAN, 47.0, 46.0, 44.0],
+        "fpr95_high": [33.0, 35.0, NAN, 52.0, 51.0, 47.5],
+    })
+
+
+def _band_vertices(band):
+    return {tuple(v) for v in np.round(band.get_paths()[0].vertices, 9)}
+
+
+def test_band_vertices_are_the_interval_columns_and_rejected_rows_are_not_drawn():
+    fig, ax = plt.subplots()
+    lines = figures.line_with_band(ax, _sweep_with_intervals(), "value", "auroc", hue="method",
+                                   order=["neglabel", "dnm"])
+    # One line per method, in the given order, display names and registry colours.
+    assert [ln.get_label() for ln in lines] == ["NegLabel", "DNM"]
+    assert [ln.get_color() for ln in lines] == [methods.get("neglabel").color, methods.get("dnm").color]
+    assert lines[0].get_xdata().tolist() == [1.0, 5.0, 10.0]
+    assert lines[0].get_ydata().tolist() == [85.0, 86.0, 88.0]
+    assert lines[1].get_xdata().tolist() == [1.0, 5.0]  # the rejected x = 10 is not on DNM's line
+    assert lines[1].get_ydata().tolist() == [90.0, 91.0]
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 2
+    # The polygon's corners are exactly (x, low) and (x, high) of the valid rows: nothing at x = 10 for DNM.
+    assert _band_vertices(bands[0]) == {(1.0, 84.0), (5.0, 85.5), (10.0, 87.0), (1.0, 85.5), (5.0, 86.9),
+                                        (10.0, 88.5)}
+    assert _band_vertices(bands[1]) == {(1.0, 89.0), (5.0, 90.5), (1.0, 90.4), (5.0, 91.2)}
+    assert to_rgba(bands[1].get_facecolor()[0], 1.0) == to_rgba(methods.get("dnm").color)
+    # The rejected setting: one x at the bottom edge, in DNM's colour, one legend entry.
+    (marks,) = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert _display_points(marks) == [tuple(np.round(ax.transData.transform((10.0, ax.get_ylim()[0])), 6))]
+    assert ax.get_legend_handles_labels()[1] == ["NegLabel", "DNM", "rejected setting (see the table)"]
+    fig2, ax2 = plt.subplots()  # a method the order omits is drawn last, not dropped
+    omitted = figures.line_with_band(ax2, _sweep_with_intervals(), "value", "auroc", hue="method", order=["dnm"])
+    assert [ln.get_label() for ln in omitted] == ["DNM", "NegLabel"]
+    plt.close(fig2)
+    plt.close(fig)
+
+
+def test_error_bars_span_the_interval():
+    fig, ax = plt.subplots()
+    rows = _sweep_with_intervals().query("method == 'neglabel'")
+    (line,) = figures.line_with_band(ax, rows, "value", "fpr95", interval="bars", color="k", label="NegLabel")
+    assert line.get_label() == "NegLabel" and line.get_ydata().tolist() == [50.0, 48.0, 45.0]
+    (bars,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+    segments = sorted(tuple(map(tuple, seg)) for seg in bars.get_segments())
+    assert segments == [((1.0, 47.0), (1.0, 52.0)), ((5.0, 46.0), (5.0, 51.0)), ((10.0, 44.0), (10.0, 47.5))]
+    assert not [c for c in ax.collections if isinstance(c, PolyCollection)]  # no band
+    plt.close(fig)
+
+
+def test_hue_other_than_method_uses_the_colour_cycle_and_an_exact_quantity_needs_no_interval():
+    frame = pd.DataFrame({"ood_set": ["a", "a", "b", "b"], "value": [0.0, 1.0, 0.0, 1.0],
+                          "share": [1.0, 2.0, 3.0, 4.0]})
+    fig, ax = plt.subplots()
+    lines = figures.line_with_band(ax, frame, "value", "share", hue="ood_set", interval=None)
+    assert [(ln.get_label(), ln.get_color()) for ln in lines] == [("a", "C0"), ("b", "C1")]
+    assert not ax.collections  # no band, nothing rejected
+    with pytest.raises(ValueError, match=r"\['share_low', 'share_high'\]"):
+        figures.line_with_band(ax, frame, "value", "share", hue="ood_set")
+    plt.close(fig)
+
+
+def test_missing_interval_columns_duplicates_and_unexplained_gaps_are_errors():
+    sweep = _sweep_with_intervals()
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match=r"no column\(s\) \['auroc_low', 'auroc_high'\]"):
+        figures.line_with_band(ax, sweep.drop(columns=["auroc_low", "auroc_high"]), "value", "auroc", hue="method")
+    with pytest.raises(ValueError, match=r"\['fpr95_high'\]"):
+        figures.twin_lines_with_bands(ax, sweep.query("method == 'dnm'").drop(columns="fpr95_high"), "value")
+    with pytest.raises(ValueError, match="several rows per"):  # two methods, no hue: not one line
+        figures.line_with_band(ax, sweep, "value", "auroc")
+    gap = sweep.assign(auroc_low=sweep.auroc_low.where(sweep.value != 5.0))  # a valid row without an interval
+    with pytest.raises(ValueError, match="scored row"):
+        figures.line_with_band(ax, gap, "value", "auroc", hue="method")
+    with pytest.raises(ValueError, match="interval="):
+        figures.line_with_band(ax, sweep, "value", "auroc", hue="method", interval="shaded")
+    assert not ax.lines and not ax.collections  # nothing drawn before an error
+    plt.close(fig)
+
+
+def test_twin_axes_draw_both_metrics_with_their_bands():
+    fig, ax = plt.subplots()
+    twin = figures.twin_lines_with_bands(ax, _sweep_with_intervals().query("method == 'dnm'"), "value")
+    (left_band,) = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    (right_band,) = [c for c in twin.collections if isinstance(c, PolyCollection)]
+    assert _band_vertices(left_band) == {(1.0, 89.0), (5.0, 90.5), (1.0, 90.4), (5.0, 91.2)}
+    assert _band_vertices(right_band) == {(1.0, 31.0), (5.0, 28.0), (1.0, 35.0), (5.0, 33.0)}
+    assert ax.get_ylabel() == "AUROC (%)" and twin.get_ylabel() == "FPR95 (%)"
+    assert ax.lines[0].get_color() == "C0" and twin.lines[0].get_color() == "C3"
+    assert twin.lines[0].get_linestyle() == "--"
+    # The rejected x = 10 is marked once, on the left axis.
+    assert len([c for c in ax.collections if isinstance(c, PathCollection)]) == 1
+    assert not [c for c in twin.collections if isinstance(c, PathCollection)]
+    plt.close(fig)
+
+
+def test_bars_stand_in_their_groups_with_the_interval_as_error_bars():
+    frame = pd.DataFrame({"backbone": ["B", "B", "A", "A"], "method": ["dnm", "mcm", "dnm", "mcm"],
+                          "auroc": [90.0, 80.0, 70.0, NAN], "auroc_low": [89.0, 78.0, 69.5, NAN],
+                          "auroc_high": [90.5, 81.0, 71.0, NAN], "valid": [True, True, True, False]})
+    fig, ax = plt.subplots()
+    dnm, mcm = figures.bars_with_intervals(ax, frame, "backbone", "auroc", order=["A", "B"],
+                                           hue_order=["dnm", "mcm"])
+    # Group A at 0, B at 1; of width 0.8, DNM takes the left half, MCM the right half.
+    assert [(round(p.get_x(), 9), round(p.get_width(), 9), p.get_height()) for p in dnm.patches] == [(-0.4, 0.4, 70.0),
+                                                                                            (0.6, 0.4, 90.0)]
+    assert [(round(p.get_x(), 9), p.get_height()) for p in mcm.patches] == [(1.0, 80.0)]  # MCM on A: not scored
+    assert to_rgba(mcm.patches[0].get_facecolor()) == to_rgba(methods.get("mcm").color)
+    segments = [np.round(s, 9).tolist() for s in dnm.errorbar.lines[2][0].get_segments()]
+    assert segments == [[[-0.2, 69.5], [-0.2, 71.0]], [[0.8, 89.0], [0.8, 90.5]]]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["A", "B"]
+    fig2, ax2 = plt.subplots()
+    points = figures.bars_with_intervals(ax2, frame, "backbone", "auroc", kind="point", order=["A", "B"],
+                                         hue_order=["dnm", "mcm"])
+    assert [c.lines[0].get_xydata().round(9).tolist() for c in points] == [[[-0.2, 70.0], [0.8, 90.0]],
+                                                                            [[1.2, 80.0]]]
+    assert [np.round(s, 9).tolist() for s in points[1].lines[2][0].get_segments()] == [[[1.2, 78.0], [1.2, 81.0]]]
+    assert [c.get_label() for c in points] == ["DNM", "MCM"]
+    plt.close(fig2)
+    with pytest.raises(ValueError, match=r"1 scored row\(s\) have no auroc interval"):  # e.g. an old metrics file
+        figures.bars_with_intervals(ax, frame.assign(auroc_high=[90.5, NAN, 71.0, NAN]), "backbone", "auroc")
+    with pytest.raises(ValueError, match=r"\['auroc_low'\]"):
+        figures.bars_with_intervals(ax, frame.drop(columns="auroc_low"), "backbone", "auroc")
+    plt.close(fig)

@@ -23,6 +23,8 @@ def test_every_module_is_registered_under_its_own_name():
     assert [m.name for m in methods.all_methods()] == methods.names()
     assert {"neglabel", "csp", "dnm"} <= {m.name for m in methods.all_methods() if m.mines}
     assert not {"mcm", "maxlogit", "energy"} & {m.name for m in methods.all_methods() if m.mines}
+    test_time = {m.name for m in methods.all_methods() if m.test_time}  # they score ID + OOD streams
+    assert "adaneg" in test_time and not {"mcm", "neglabel", "csp", "dnm"} & test_time
     with pytest.raises(ValueError, match=r"method='dmn' is unknown \(did you mean 'dnm'\?\)"):
         methods.get("dmn")
 

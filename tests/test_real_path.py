@@ -79,14 +79,16 @@ def test_stages_on_a_real_layout_with_a_random_weight_model(tiny_encoder, data_r
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["benchmarks"] = ["tinyreal"]
     raw["benchmark_sets"]["tinyreal"] = {"id": "imagenet10", "ood": ["sun"]}
+    raw["image_sets"] = {"imagenet10": "ImageNet10/val", "sun": "SUN/images"}  # the folders DVC tracks
     raw["paths"]["data_root"] = str(data_root)
     raw["corpus"]["noun_lexnames"] = ["noun.motive", "noun.shape"]
     raw["corpus"]["adj_lexnames"] = ["adj.ppl"]
     raw["encoder"].update(num_workers=0, batch_size=8, precision="fp32")
     mp = raw["method_params"]
     mp["dnm"]["mining"]["k"] = 5
-    for m in ("neglabel", "csp", "dnm"):
-        mp[m]["scoring"]["n_groups"] = 2
+    for m in mp:  # every method with groups (also those added later): 2 groups for the tiny corpus
+        if isinstance(mp[m].get("scoring"), dict) and "n_groups" in mp[m]["scoring"]:
+            mp[m]["scoring"]["n_groups"] = 2
     mp["dnm"]["scoring"]["tau"] = 0.1
     params_path = tmp_path / "params.yaml"
     params_path.write_text(yaml.safe_dump(raw))

@@ -73,3 +73,98 @@ def test_backbone_table_puts_each_backbones_average_side_by_side():
     assert math.isnan(table.loc["dnm", ("ViT-B-32", "AUROC")])  # a missing method is a gap, not a number
     with pytest.raises(ValueError, match="dvc repro"):
         report.backbone_table({})
+
+
+def _with_intervals(fpr, auroc, half_fpr, half_auroc, seed_std=None):
+    """A metrics file as the score stage writes it: values, 95 % intervals (value -/+ half) and,
+    for a seeded method, the std over seeds."""
+    sets = [*SETS, "average"]
+    out = _metrics(fpr, auroc)
+    out["FPR95_ci95"] = {s: {"low": v - h, "high": v + h} for s, v, h in zip(sets, fpr, half_fpr)}
+    out["AUROC_ci95"] = {s: {"low": v - h, "high": v + h} for s, v, h in zip(sets, auroc, half_auroc)}
+    if seed_std is not None:
+        out["FPR95_seed_std"] = dict(zip(sets, seed_std))
+        out["AUROC_seed_std"] = dict(zip(sets, seed_std))
+    return out
+
+
+def test_markdown_shows_value_plus_minus_half_width():
+    metrics = {"dnm": _with_intervals([5.27, 10.4, 62.7, 14.17, 23.13], [98.84, 98.02, 87.9, 97.09, 95.46],
+                                      [0.98, 2.2, 5.05, 2.84, 2.07], [0.21, 0.38, 0.97, 0.53, 0.35]),
+               "mcm": _metrics([50.64, 47.5, 76.8, 41.25, 54.05], [89.43, 90.67, 79.41, 93.15, 88.16])}
+    table = report.main_table(metrics, SETS)
+    hw = report.half_width_table(metrics, SETS)
+    assert hw.loc["dnm", ("sun", "FPR95")] == pytest.approx(2.2)
+    assert math.isnan(hw.loc["mcm", ("sun", "FPR95")])  # an old metrics file without intervals
+    md = report.to_markdown(table, "t", hw)
+    dnm_row = next(line for line in md.splitlines() if line.startswith("| dnm"))
+    assert "| 5.27 ± 0.98 " in dnm_row and "| 95.46 ± 0.35 " in dnm_row and "| 62.70 ± 5.05 " in dnm_row
+    mcm_row = next(line for line in md.splitlines() if line.startswith("| mcm"))
+    assert "| 50.64 " in mcm_row and "±" not in mcm_row  # no interval: the bare value
+    assert r"5.27 $\pm$ 0.98" in report.to_latex(table, "t", hw)
+    # without half-widths the table is the plain two-decimal one
+    assert "±" not in report.to_markdown(table, "t")
+
+
+def test_half_width_of_an_asymmetric_interval_is_half_its_length():
+    metrics = {"dnm": _metrics([10] * 5, [90] * 5)}
+    metrics["dnm"]["FPR95_ci95"] = {s: {"low": 9.0, "high": 12.5} for s in [*SETS, "average"]}
+    metrics["dnm"]["AUROC_ci95"] = {s: {"low": 89.99, "high": 90.0} for s in [*SETS, "average"]}
+    hw = report.half_width_table(metrics, SETS)
+    assert hw.loc["dnm", ("places", "FPR95")] == pytest.approx(1.75)
+    md = report.to_markdown(report.main_table(metrics, SETS), "t", hw)
+    assert "10.00 ± 1.75" in md and "90.00 ± 0.01" in md  # (90.0 - 89.99) / 2 is a hair above 0.005 in floats
+
+
+def test_seed_spread_table_lists_only_seeded_methods():
+    metrics = {"mcm": _with_intervals([1] * 5, [99] * 5, [0.1] * 5, [0.1] * 5),
+               "neglabel": _with_intervals([2] * 5, [98] * 5, [0.1] * 5, [0.1] * 5, seed_std=[0.3, 0.1, 0.2, 0.0, 0.05])}
+    seeds = report.seed_spread_table(metrics, SETS)
+    assert list(seeds.index) == ["neglabel"]
+    assert seeds.loc["neglabel", ("inaturalist", "FPR95")] == 0.3
+    assert seeds.loc["neglabel", ("average", "AUROC")] == 0.05
+    assert "| neglabel | 0.30 " in report.to_markdown(seeds, "seeds")
+    assert report.seed_spread_table({"mcm": _metrics([1] * 5, [2] * 5)}, SETS).empty
+
+
+def test_long_table_carries_the_interval_bounds():
+    metrics = {"dnm": _with_intervals([5] * 5, [95] * 5, [1] * 5, [0.5] * 5), "mcm": _metrics([1] * 5, [2] * 5)}
+    long = report.long_table(metrics, SETS)
+    row = long[(long.method == "dnm") & (long.ood_set == "sun") & (long.metric == "AUROC")].iloc[0]
+    assert (row.value, row.low, row.high) == (95, 94.5, 95.5)
+    assert long[long.method == "mcm"][["low", "high"]].isna().all().all()
+
+
+def test_dvc_metrics_view_of_intervals_and_seed_spread():
+    """ood_study.study.summarize: percent, two decimals; ``<KEY>_ci95`` and ``<KEY>_seed_std``."""
+    from ood_study.study import seed_spread, summarize
+
+    run = {"a": {"fpr95": 0.1234, "auroc": 0.9, "aupr_in": 0.95, "aupr_out": 0.5},
+           "average": {"fpr95": 0.1234, "auroc": 0.9, "aupr_in": 0.95, "aupr_out": 0.5}}
+    other = {s: {**m, "auroc": 0.92} for s, m in run.items()}
+    spread = seed_spread({0: run, 1: other, 2: run})
+    # AUROC over seeds 0.90, 0.92, 0.90: mean 0.9067, sample std sqrt((2 * 0.0067^2 + 0.0133^2) / 2) = 0.011547
+    assert spread["a"]["auroc"]["std"] == pytest.approx(0.02 / math.sqrt(3), rel=1e-12)
+    assert (spread["a"]["auroc"]["min"], spread["a"]["auroc"]["max"]) == (0.9, 0.92)
+    assert spread["a"]["fpr95"]["std"] == 0.0
+    intervals = {s: {"fpr95": (0.1, 0.15), "auroc": (0.88, 0.91), "aupr_in": (0.9, 0.97), "aupr_out": (0.4, 0.6)}
+                 for s in run}
+    view = summarize(run, intervals, spread, confidence=0.95)
+    assert view["FPR95"]["a"] == 12.34 and view["AUPR_OUT"]["average"] == 50.0
+    assert view["FPR95_ci95"]["a"] == {"low": 10.0, "high": 15.0}
+    assert view["AUROC_seed_std"]["a"] == 1.15
+    assert set(summarize(run)) == {"FPR95", "AUROC", "AUPR_IN", "AUPR_OUT"}
+    assert "AUROC_ci90" in summarize(run, intervals, confidence=0.9)
+
+
+def test_main_table_with_seed_columns_keeps_one_row_per_method():
+    metrics = {"mcm": _with_intervals([1] * 5, [99] * 5, [0.1] * 5, [0.2] * 5),
+               "dnm": _with_intervals([2] * 5, [98] * 5, [0.3] * 5, [0.4] * 5, seed_std=[0.5, 0.5, 0.5, 0.5, 0.25])}
+    shown = report.with_seed_columns(report.main_table(metrics, SETS), metrics, SETS)
+    assert list(shown.index) == ["mcm", "dnm"]
+    assert shown.loc["dnm", (report.SEED_COLUMN, "AUROC")] == 0.25
+    assert math.isnan(shown.loc["mcm", (report.SEED_COLUMN, "FPR95")])
+    md = report.to_markdown(shown, "t", report.half_width_table(metrics, SETS))
+    dnm_row = next(line for line in md.splitlines() if line.startswith("| dnm"))
+    assert dnm_row.rstrip(" |").endswith("| 0.25") and "| 98.00 ± 0.40 " in dnm_row  # seed std: a bare number
+    assert next(line for line in md.splitlines() if line.startswith("| mcm")).rstrip(" |").endswith("–")

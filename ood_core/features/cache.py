@@ -3,7 +3,8 @@
 :class:`EmbeddingCache` stores pairs under ``<root>/<key>.npy|json`` where ``key`` is the
 sha256 of the canonical JSON of the key fields: model, weights tag or file hash, preprocessing,
 precision, and the exact texts (prompt templates included, since the texts are the prompted
-strings) or the image files (hash of sorted relative paths and sizes). Same fields -> no
+strings) or the image files (hash of sorted relative paths, sizes and content hashes,
+:func:`fingerprint_files`). Same fields -> no
 encoding; any changed field -> a new key -> encoded again. Encoding on a miss is the feature
 source's job (:mod:`ood_core.features.clip`).
 
@@ -27,7 +28,7 @@ import numpy as np
 
 from ood_core.features.files import read_features, write_features
 
-__all__ = ["EmbeddingCache", "fingerprint_files", "fingerprint_texts"]
+__all__ = ["EmbeddingCache", "file_sha256s", "fingerprint_files", "fingerprint_texts"]
 
 log = logging.getLogger(__name__)
 
@@ -40,24 +41,76 @@ def fingerprint_texts(texts: Sequence[str]) -> str:
     return hashlib.sha256(json.dumps(texts, ensure_ascii=False).encode()).hexdigest()
 
 
-def fingerprint_files(paths: Iterable[str | os.PathLike], root: str | os.PathLike) -> str:
-    """sha256 over the sorted ``"<path relative to root>\\t<size in bytes>\\n"`` lines.
+def fingerprint_files(paths: Iterable[str | os.PathLike], root: str | os.PathLike,
+                      memo_dir: str | os.PathLike | None = None) -> str:
+    """sha256 over the sorted ``"<path relative to root>\\t<size in bytes>\\t<sha256 of the bytes>\\n"`` lines.
 
-    Relative paths keep the fingerprint valid when the data root moves; sizes catch replaced
-    files without reading them. Raises ValueError for a path outside ``root``.
+    Relative paths keep the fingerprint valid when the data root moves (or is copied to another
+    machine: no mtimes in it); content hashes catch a file replaced by another of the same size.
+    Hashing reads every byte once (sha256: about 1-2 GB/s per core, or the disk's speed); with
+    ``memo_dir`` each file's hash is remembered by (path, size, mtime_ns, inode)
+    (:func:`file_sha256s`), so later calls only ``stat`` the files. Raises ValueError for a path
+    outside ``root``.
     """
     root = Path(root)
-    lines = []
+    paths = [Path(p) for p in paths]
+    rels = []
     for p in paths:
-        p = Path(p)
         try:
-            rel = p.relative_to(root).as_posix()
+            rels.append(p.relative_to(root).as_posix())
         except ValueError as err:
             raise ValueError(f"file {p} is not under the fingerprint root {root}") from err
-        lines.append(f"{rel}\t{p.stat().st_size}\n")
+    digests = file_sha256s(paths, root, memo_dir)
+    lines = sorted(f"{rel}\t{size}\t{sha}\n" for rel, (size, sha) in zip(rels, digests))
     digest = hashlib.sha256()
-    for line in sorted(lines):
+    for line in lines:
         digest.update(line.encode())
+    return digest.hexdigest()
+
+
+def file_sha256s(paths: Sequence[Path], root: Path, memo_dir: str | os.PathLike | None = None) -> list[tuple[int, str]]:
+    """``(size, sha256 hex)`` of each file, hashing only those the memo does not know.
+
+    The memo (``<memo_dir>/files-<sha256 of root>.json``, written atomically, skipped when the
+    folder is not writable) maps a relative path to ``[size, mtime_ns, inode, sha256]``; an entry
+    counts only while all three stat fields still match, as DVC's own state does.
+    """
+    memo_path = None
+    memo: dict = {}
+    if memo_dir is not None:
+        memo_path = Path(memo_dir) / f"files-{hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:32]}.json"
+        try:
+            memo = json.loads(memo_path.read_text())
+        except (OSError, ValueError):
+            memo = {}
+    out, changed = [], False
+    for p in paths:
+        st = p.stat()
+        rel = p.relative_to(root).as_posix()
+        known = memo.get(rel)
+        if known and known[:3] == [st.st_size, st.st_mtime_ns, st.st_ino]:
+            out.append((st.st_size, known[3]))
+            continue
+        sha = _sha256_file(p)
+        memo[rel] = [st.st_size, st.st_mtime_ns, st.st_ino, sha]
+        changed = True
+        out.append((st.st_size, sha))
+    if memo_path is not None and changed:
+        try:
+            memo_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = memo_path.with_name(f".{memo_path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(memo, sort_keys=True))
+            os.replace(tmp, memo_path)
+        except OSError as err:  # a read-only shared cache: hash again next time
+            log.info("file-hash memo not written (%s)", err)
+    return out
+
+
+def _sha256_file(path: Path, chunk_bytes: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -78,6 +131,11 @@ class EmbeddingCache:
         except (TypeError, ValueError) as err:
             raise TypeError(f"cache key fields must be JSON-serialisable: {err}") from err
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @property
+    def memo_dir(self) -> Path:
+        """Where :func:`fingerprint_files` remembers file hashes for this cache (``<root>/file-hashes``)."""
+        return self.root / "file-hashes"
 
     def path(self, key: str) -> Path:
         """The ``.npy`` path of ``key`` (it may not exist)."""

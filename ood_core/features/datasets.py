@@ -12,6 +12,11 @@ Layouts (relative to the data root; "<x>" is one folder per class) are listed in
 :data:`BENCHMARKS` and in docs/real_benchmarks.md. Image files are those ending in .jpg, .jpeg,
 .png (any case). Roles: ``"id"`` (in-distribution sets with class names), ``"ood"`` (no class
 names) and ``"id_shift"`` (ImageNet variants scored with all 1,000 ImageNet names, docs/methods.md §5).
+
+OpenOOD v1.5's ImageNet-1k sets (``openood_imagenet1k``, ``ssb_hard``, ``ninco``, ``openood_inaturalist``,
+``openood_textures``, ``openimage_o``) are defined, as in OpenOOD, by its image lists: the data root holds
+OpenOOD's data folder as ``openood/`` (``benchmark_imglist/``, ``images_largescale/``, ``images_classic/``)
+and each line of a list is ``"<image path relative to the list's image folder> <label>"``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable
 
 __all__ = [
@@ -27,6 +32,7 @@ __all__ = [
     "BenchmarkDataset",
     "CheckReport",
     "ImageFiles",
+    "OPENOOD_V15_IMAGENET1K",
     "UnreadableImageError",
     "data_root",
     "get_dataset",
@@ -64,7 +70,8 @@ class _Split:
     """Where one split's images are and how many there should be.
 
     kind: ``"flat"`` (images directly in ``folder``), ``"class_folders"`` (``folder/<class>/``),
-    ``"list"`` (a split file names the images; see ``_list_split_files``).
+    ``"list"`` (a split file names the images; see ``_list_split_files``), ``"imglist"`` (an OpenOOD
+    image list ``folder/list_file`` names the images relative to ``folder/image_base``).
     """
 
     folder: str
@@ -72,6 +79,7 @@ class _Split:
     kind: str
     n_classes: int | None = None
     list_file: str | None = None
+    image_base: str | None = None  # "imglist" only: OpenOOD's data_dir (images_largescale, images_classic)
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,14 @@ _MOS = (
     "the 10,000-image subset of Huang & Li, 'MOS: Towards Scaling Out-of-distribution Detection for "
     "Large Semantic Space' (CVPR 2021), released with their code (large_scale_ood repository, "
     "deeplearning-wisc on GitHub); unpack so that the images sit in {folder}/"
+)
+_OPENOOD = (
+    "OpenOOD v1.5 (Zhang et al., 'OpenOOD v1.5: Enhanced Benchmark for Out-of-Distribution Detection', "
+    "arXiv 2306.09301; OpenOOD repository, Jingkang50 on GitHub). Its download script fetches the image "
+    "lists and the images from Google Drive: in a clone of that repository run `python "
+    "scripts/download/download.py --contents datasets --dataset_mode dataset --datasets {key} "
+    "--save_dir <data root>/openood`; it unpacks benchmark_imglist.zip into openood/benchmark_imglist/ and "
+    "{key}.zip into openood/{base}/{key}/. {origin}"
 )
 _IMAGENET_SUBSET = (
     "built from the ImageNet-1k validation set with the class lists released with MCM (Ming et al., "
@@ -181,8 +197,61 @@ _SPECS: dict[str, _Spec] = {
               "files on the Hugging Face hub, vaishaal/ImageNetV2); it unpacks to "
               "imagenetv2-matched-frequency-format-val/<class index 0..999>/*.jpeg",
               "imagenet", "indices"),
+        # OpenOOD v1.5's ImageNet-1k setting (docs/real_benchmarks.md §2): image lists under openood/
+        _Spec("openood_imagenet1k", "ImageNet-1k (OpenOOD v1.5 ID test list)", "id",
+              {"test": _Split("openood", 45_000, "imglist", 1000, "benchmark_imglist/imagenet/test_imagenet.txt",
+                              "images_largescale"),
+               "val": _Split("openood", 5_000, "imglist", 1000, "benchmark_imglist/imagenet/val_imagenet.txt",
+                             "images_largescale")}, "test",
+              _OPENOOD.format(key="imagenet_1k", base="images_largescale",
+                              origin="The images are ILSVRC 2012 validation images (Russakovsky et al., IJCV 2015); "
+                                     "the list holds 45,000 of the 50,000, the other 5,000 form OpenOOD's "
+                                     "validation list."),
+              "imagenet"),
+        _Spec("ssb_hard", "SSB-hard (OpenOOD v1.5 near-OOD)", "ood",
+              {"test": _Split("openood", 49_000, "imglist", None, "benchmark_imglist/imagenet/test_ssb_hard.txt",
+                              "images_largescale")}, "test",
+              _OPENOOD.format(key="ssb_hard", base="images_largescale",
+                              origin="SSB-hard is the hard split of the Semantic Shift Benchmark's ImageNet-21k "
+                                     "classes (Vaze et al., 'Open-Set Recognition: a Good Closed-Set Classifier "
+                                     "is All You Need', ICLR 2022)."),
+              "none"),
+        _Spec("ninco", "NINCO (OpenOOD v1.5 near-OOD)", "ood",
+              {"test": _Split("openood", 5_879, "imglist", None, "benchmark_imglist/imagenet/test_ninco.txt",
+                              "images_largescale")}, "test",
+              _OPENOOD.format(key="ninco", base="images_largescale",
+                              origin="NINCO: Bitterwolf et al., 'In or Out? Fixing ImageNet Out-of-Distribution "
+                                     "Detection Evaluation', ICML 2023."),
+              "none"),
+        _Spec("openood_inaturalist", "iNaturalist (OpenOOD v1.5 far-OOD)", "ood",
+              {"test": _Split("openood", 10_000, "imglist", None, "benchmark_imglist/imagenet/test_inaturalist.txt",
+                              "images_largescale")}, "test",
+              _OPENOOD.format(key="inaturalist", base="images_largescale",
+                              origin="A 10,000-image iNaturalist subset, as in MOS (Huang & Li, CVPR 2021), but "
+                                     "in OpenOOD's layout: registered apart from `inaturalist`."),
+              "none"),
+        _Spec("openood_textures", "Textures (OpenOOD v1.5 far-OOD)", "ood",
+              {"test": _Split("openood", 5_160, "imglist", None, "benchmark_imglist/imagenet/test_textures.txt",
+                              "images_classic")}, "test",
+              _OPENOOD.format(key="texture", base="images_classic",
+                              origin="The list names 5,160 of DTD's 5,640 images (Cimpoi et al., CVPR 2014), "
+                                     "so it differs from `textures`, which uses all 5,640."),
+              "none"),
+        _Spec("openimage_o", "OpenImage-O (OpenOOD v1.5 far-OOD)", "ood",
+              {"test": _Split("openood", 15_869, "imglist", None, "benchmark_imglist/imagenet/test_openimage_o.txt",
+                              "images_largescale"),
+               "val": _Split("openood", 1_763, "imglist", None, "benchmark_imglist/imagenet/val_openimage_o.txt",
+                             "images_largescale")}, "test",
+              _OPENOOD.format(key="openimage_o", base="images_largescale",
+                              origin="OpenImage-O: Wang et al., 'ViM: Out-Of-Distribution with Virtual-logit "
+                                     "Matching', CVPR 2022; OpenOOD keeps 1,763 of its images as a validation list."),
+              "none"),
     ]
 }
+
+#: OpenOOD v1.5's ImageNet-1k benchmark: near- and far-OOD sets as that benchmark groups them.
+OPENOOD_V15_IMAGENET1K = {"id": "openood_imagenet1k", "near": ("ssb_hard", "ninco"),
+                          "far": ("openood_inaturalist", "openood_textures", "openimage_o")}
 
 #: The registered benchmark names.
 BENCHMARKS: tuple[str, ...] = tuple(_SPECS)
@@ -299,6 +368,9 @@ class BenchmarkDataset:
                     "imagenet_r": "<wnid of the 200 ImageNet-R classes>",
                     "indices": "<ImageNet class index 0..999>"}.get(self._spec.class_folder_names or "", "<class>")
             return f"{f}/{what}/*.jpg ({s.n_classes} class folders, {s.expected_count:,} images)"
+        if s.kind == "imglist":
+            return (f"{f}/{s.list_file} (OpenOOD image list, one '<path> <label>' per line) naming "
+                    f"{s.expected_count:,} images under {f}/{s.image_base}/")
         extra = {"cub": "images/<NNN.Class_Name>/*.jpg with images.txt and train_test_split.txt",
                  "food101": "images/<class>/*.jpg with meta/classes.txt and meta/<split>.txt",
                  "pets": "images/<Breed_N>.jpg with annotations/<split>.txt"}[self._spec.classnames_from]
@@ -324,11 +396,13 @@ class BenchmarkDataset:
 
     # -- files ---------------------------------------------------------------------------------
     def _list_split_files(self) -> list[Path]:
-        """Images named by the split file of CUB / Food-101 / Pets (absolute paths, sorted)."""
+        """Images named by the split file of CUB / Food-101 / Pets or an OpenOOD image list (absolute paths, sorted)."""
         s, base = self._split, self.path
         list_path = base / s.list_file
         if not list_path.is_file():
             raise FileNotFoundError(f"split file {list_path} not found")
+        if s.kind == "imglist":
+            return self._imglist_files(list_path)
         lines = [ln.split() for ln in list_path.read_text().splitlines() if ln.strip()]
         which = self._spec.classnames_from
         if which == "cub":
@@ -349,12 +423,31 @@ class BenchmarkDataset:
             paths = [base / "images" / f"{ln[0]}.jpg" for ln in lines if not ln[0].startswith("#")]
         return sorted(paths, key=lambda p: p.relative_to(base).as_posix())
 
+    def _imglist_files(self, list_path: Path) -> list[Path]:
+        """Images named by an OpenOOD image list, under ``path / image_base`` (absolute paths, sorted).
+
+        OpenOOD reads a line as ``"<path> <label>"`` split at the first space; the label (``-1`` for
+        OOD images, the class index for ID ones) is not used here. A path that is absolute or climbs
+        out of the image folder (``..``) is an error naming the line.
+        """
+        image_root = self.path / self._split.image_base
+        paths = []
+        for number, line in enumerate(list_path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            rel = PurePosixPath(line.strip().split(" ", 1)[0])
+            if rel.is_absolute() or ".." in rel.parts:
+                raise ValueError(f"{list_path}, line {number}: image path {str(rel)!r} must be relative to "
+                                 f"{image_root} and stay inside it")
+            paths.append(image_root / rel)
+        return sorted(paths, key=lambda p: p.relative_to(self.path).as_posix())
+
     def files(self) -> list[Path]:
         """All image paths of this split, sorted by path relative to ``path`` (deterministic).
 
-        Raises FileNotFoundError (with :meth:`check`'s report) if the split's folder is missing.
+        Raises FileNotFoundError (with :meth:`check`'s report) if the split's folder or split file is missing.
         """
-        if not self.path.is_dir():
+        if not self.path.is_dir() or (self._split.list_file and not (self.path / self._split.list_file).is_file()):
             raise FileNotFoundError(str(self.check()))
         kind = self._split.kind
         if kind == "flat":
@@ -419,7 +512,7 @@ class BenchmarkDataset:
         s = self._split
 
         def report() -> CheckReport:
-            return CheckReport(self.name, self.path, not problems, problems, found, s.expected_count,
+            return CheckReport(self.name, self.path, not problems, problems, found, self.expected_count,
                                self.layout, self.download)
 
         if not self.root.is_dir():
@@ -460,7 +553,7 @@ class BenchmarkDataset:
         else:
             try:
                 listed = self._list_split_files()
-            except FileNotFoundError as err:
+            except (FileNotFoundError, ValueError) as err:  # ValueError: a bad OpenOOD list line
                 problems.append(str(err))
                 return report()
             present = [p for p in listed if p.is_file()]
@@ -470,9 +563,9 @@ class BenchmarkDataset:
                 problems.append(f"{len(absent)} images named in {s.list_file} are missing: {_limited(absent)}")
         found = len(present)
 
-        if found != s.expected_count:
-            problems.append(f"{found:,} images found, expected {s.expected_count:,}"
-                            + (" (incomplete download or extraction?)" if found < s.expected_count else ""))
+        if found != self.expected_count:
+            problems.append(f"{found:,} images found, expected {self.expected_count:,}"
+                            + (" (incomplete download or extraction?)" if found < self.expected_count else ""))
         unreadable = self._unreadable(present)
         if unreadable:
             problems.append(f"{len(unreadable)} image files cannot be read (they would fail at encoding; replace "
@@ -501,10 +594,13 @@ class BenchmarkDataset:
         return ImageFiles(self.files(), transform, skip_unreadable=skip_unreadable)
 
 
-def get_dataset(name: str, root: str | os.PathLike | None = None, split: str | None = None) -> BenchmarkDataset:
+def get_dataset(name: str, root: str | os.PathLike | None = None, split: str | None = None, *,
+                expected_count: int | None = None) -> BenchmarkDataset:
     """The benchmark ``name`` (see :data:`BENCHMARKS`) under :func:`data_root` ``(root)``.
 
     ``split``: ``None`` takes the benchmark's default (the one the papers evaluate on).
+    ``expected_count``: the image count :meth:`~BenchmarkDataset.check` expects instead of the
+    published one (a subset, or the generated mini benchmark of :mod:`ood_study.mini_benchmark`).
     """
     if name not in _SPECS:
         raise ValueError(f"benchmark {name!r} is unknown; valid names: {list(BENCHMARKS)}")
@@ -512,12 +608,16 @@ def get_dataset(name: str, root: str | os.PathLike | None = None, split: str | N
     split = spec.default_split if split is None else split
     if split not in spec.splits:
         raise ValueError(f"split {split!r} is unknown for {name!r}; valid splits: {list(spec.splits)}")
-    return BenchmarkDataset(spec, data_root(root), split)
+    dataset = BenchmarkDataset(spec, data_root(root), split)
+    if expected_count is not None:
+        dataset.expected_count = int(expected_count)
+    return dataset
 
 
-def require(name: str, root: str | os.PathLike | None = None, split: str | None = None) -> BenchmarkDataset:
+def require(name: str, root: str | os.PathLike | None = None, split: str | None = None, *,
+            expected_count: int | None = None) -> BenchmarkDataset:
     """Like :func:`get_dataset`, but raise FileNotFoundError with the check report unless complete."""
-    dataset = get_dataset(name, root, split)
+    dataset = get_dataset(name, root, split, expected_count=expected_count)
     report = dataset.check()
     if not report.ok:
         raise FileNotFoundError(str(report))

@@ -72,16 +72,20 @@ import torch
 
 __all__ = [
     "BACKBONES",
+    "DECODES",
     "PRECISIONS",
+    "RANDOM_WEIGHT_BACKBONES",
     "PREPROCESSINGS",
     "ClipEncoder",
     "ImageBatch",
     "WeightsNotAvailableError",
+    "is_random_weights",
     "load_backbone",
     "load_encoder",
     "paper_transform",
     "register_model_config",
     "sha256_file",
+    "write_random_weights",
 ]
 
 #: params.yaml backbone name -> (open_clip model name, pretrained tag). OpenAI weights need
@@ -94,8 +98,25 @@ BACKBONES: dict[str, tuple[str, str]] = {
     "RN50": ("RN50-quickgelu", "openai"),
 }
 
+#: params.yaml backbone name -> tiny open_clip architecture for pipeline tests (CI, the mini benchmark).
+#: Its "weights" are a seeded random init saved to ``<weights folder>/<model>.pt`` by
+#: :func:`write_random_weights` and loaded from there like any local weights file (never downloaded).
+#: Every table made with it says RANDOM WEIGHTS (:func:`is_random_weights`): its numbers mean nothing.
+RANDOM_WEIGHT_BACKBONES: dict[str, dict] = {
+    "tiny-random": {
+        "model": "ood-tiny-random",
+        "seed": 0,
+        "config": {"embed_dim": 32,
+                   "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
+                   "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}},
+    },
+}
+
 PRECISIONS = ("fp16", "amp", "fp32")
 PREPROCESSINGS = ("paper", "openclip")
+#: where JPEGs are decoded and preprocessed: "pil" (CPU, DataLoader workers) or "gpu" (the encoder's
+#: device, ood_core.features.gpu_decode; PIL remains the fallback for what it cannot decode alike).
+DECODES = ("pil", "gpu")
 
 # The CLIP training-set statistics (the values open_clip calls OPENAI_DATASET_MEAN/STD).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -442,11 +463,14 @@ class ClipEncoder:
 
     Attributes: ``model`` (eval mode, on ``device``), ``tokenizer``, ``transform`` (PIL image ->
     float32 ``[3, S, S]``), ``device`` (torch.device), ``precision`` (effective: "fp16", "amp",
-    "fp32"), ``embed_dim`` (``d``).
+    "fp32"), ``embed_dim`` (``d``), ``decode`` ("pil" or "gpu", see :data:`DECODES`), ``image_size`` (``S``).
     """
 
-    def __init__(self, model, tokenizer, transform, *, device, precision, fields: dict):
+    def __init__(self, model, tokenizer, transform, *, device, precision, fields: dict, decode: str = "pil"):
         self.model = model
+        self.decode = decode
+        size = getattr(getattr(model, "visual", None), "image_size", 224)
+        self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
         self.tokenizer = tokenizer
         self.transform = transform
         self.device = torch.device(device)
@@ -512,12 +536,24 @@ class ClipEncoder:
         With an :class:`ood_core.features.datasets.ImageFiles` dataset, images it skipped (its
         ``skip_unreadable=True``) are left out; ``return_indices=True`` then also returns the
         int64 positions ``[n]`` of the rows in the dataset, so the caller can tell which.
+        With ``decode="gpu"`` an ``ImageFiles`` dataset is decoded and preprocessed on ``device``
+        (:func:`ood_core.features.gpu_decode.image_batches`).
         """
         from torch.utils.data import DataLoader
         from tqdm.auto import tqdm
 
+        from ood_core.features.datasets import ImageFiles
+
         if isinstance(dataset_or_loader, DataLoader):
             loader = dataset_or_loader
+        elif self.decode == "gpu" and isinstance(dataset_or_loader, ImageFiles):
+            from ood_core.features.gpu_decode import image_batches
+
+            _check_batch_size(batch_size)
+            n = len(dataset_or_loader)
+            loader = image_batches(dataset_or_loader, [range(s, min(s + batch_size, n)) for s in range(0, n, batch_size)],
+                                   decode="gpu", device=self.device, image_size=self.image_size,
+                                   num_workers=num_workers)
         else:
             _check_batch_size(batch_size)
             loader = DataLoader(
@@ -530,7 +566,8 @@ class ClipEncoder:
                 persistent_workers=False,
             )
         chunks, index_chunks, seen = [], [], 0
-        total = len(loader.dataset) if hasattr(loader.dataset, "__len__") else None
+        data = loader.dataset if isinstance(loader, DataLoader) else dataset_or_loader
+        total = len(data) if hasattr(data, "__len__") else None
         with tqdm(total=total, unit="img", desc="encode images", disable=not progress) as bar:
             for batch in loader:
                 if isinstance(batch, ImageBatch):
@@ -588,6 +625,7 @@ def load_encoder(
     preprocess: str = "paper",
     allow_download: bool = True,
     random_init_seed: int = 0,
+    decode: str = "pil",
 ) -> ClipEncoder:
     """Load an open_clip model for zero-shot OOD scoring.
 
@@ -599,6 +637,8 @@ def load_encoder(
         weights (default: ``huggingface_hub.constants.HF_HUB_CACHE``).
     preprocess: ``"paper"`` or ``"openclip"``.
     allow_download: ``False`` never touches the network (missing weights raise at once).
+    decode: ``"pil"`` (JPEG decoding and preprocessing on the CPU) or ``"gpu"`` (on ``device``;
+        ``preprocess="paper"`` only; part of the cache key as ``decode``).
 
     Raises ValueError (unknown model, tag, precision or preprocessing; the message lists valid
     values) and WeightsNotAvailableError (weights missing and not downloadable).
@@ -608,6 +648,11 @@ def load_encoder(
         raise ValueError(f"precision={precision!r} is unknown; valid: {PRECISIONS}")
     if preprocess not in PREPROCESSINGS:
         raise ValueError(f"preprocess={preprocess!r} is unknown; valid: {PREPROCESSINGS}")
+    if decode not in DECODES:
+        raise ValueError(f"decode={decode!r} is unknown; valid: {DECODES}")
+    if decode == "gpu" and preprocess != "paper":
+        raise ValueError(f"decode='gpu' implements the paper transform only; use preprocess='paper' or decode='pil' "
+                         f"(got preprocess={preprocess!r})")
     _check_model_name(model)
     device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     # fp16 weights on CPU hit slow or missing kernels, and autocast is only applied on CUDA, so
@@ -657,13 +702,63 @@ def load_encoder(
         "precision": effective,
         "embed_dim": int(model_cfg["embed_dim"]),
     }
-    return ClipEncoder(net, tokenizer, transform, device=device, precision=effective, fields=fields)
+    if decode != "pil":  # only then, so the keys of existing PIL-path entries stay as they were
+        fields["decode"] = f"{decode}:{device.type}"
+    return ClipEncoder(net, tokenizer, transform, device=device, precision=effective, fields=fields, decode=decode)
 
 
 def load_backbone(name: str, **kwargs: Any) -> ClipEncoder:
-    """``load_encoder`` for a params.yaml backbone name (``BACKBONES`` keys), OpenAI weights."""
+    """``load_encoder`` for a params.yaml backbone name: ``BACKBONES`` keys (OpenAI weights) or
+    ``RANDOM_WEIGHT_BACKBONES`` keys (the weights file in ``cache_dir``, see :func:`write_random_weights`)."""
+    if name in RANDOM_WEIGHT_BACKBONES:
+        return load_encoder(_register_random_backbone(name),
+                            str(_random_weights_file(name, kwargs.get("cache_dir"), must_exist=True)), **kwargs)
     if name not in BACKBONES:
-        raise ValueError(f"backbone={name!r} is unknown; valid: {sorted(BACKBONES)}")
+        raise ValueError(f"backbone={name!r} is unknown; valid: {sorted(BACKBONES) + sorted(RANDOM_WEIGHT_BACKBONES)}")
     model, tag = BACKBONES[name]
     return load_encoder(model, tag, **kwargs)
+
+
+def is_random_weights(backbone: str) -> bool:
+    """True for a params.yaml backbone whose weights are a random init (its numbers mean nothing)."""
+    return backbone in RANDOM_WEIGHT_BACKBONES
+
+
+def _register_random_backbone(name: str) -> str:
+    spec = RANDOM_WEIGHT_BACKBONES[name]
+    if spec["model"] not in _valid_model_names():
+        register_model_config(spec["model"], spec["config"])
+    return spec["model"]
+
+
+def _random_weights_file(name: str, folder, must_exist: bool = False) -> Path:
+    if not folder:
+        raise ValueError(f"backbone {name!r} loads its weights file from the weights folder (params.yaml: "
+                         "paths.weights_dir), which is not set; write the file with `python -m "
+                         "ood_study.mini_benchmark --weights-dir DIR` and set paths.weights_dir: DIR")
+    path = Path(folder) / f"{RANDOM_WEIGHT_BACKBONES[name]['model']}.pt"
+    if must_exist and not path.is_file():
+        raise FileNotFoundError(f"the weights file {path} of backbone {name!r} does not exist; write it with "
+                                f"`python -m ood_study.mini_benchmark --weights-dir {folder}` (a seeded random init)")
+    return path
+
+
+def write_random_weights(name: str, folder: str | os.PathLike) -> Path:
+    """Write the seeded random-init weights of test backbone ``name`` to ``<folder>/<model>.pt``.
+
+    The file is a plain ``state_dict`` (what open_clip loads from a local weights file), the same
+    bytes on every machine for the same torch version; returns its path. Never for results.
+    """
+    if name not in RANDOM_WEIGHT_BACKBONES:
+        raise ValueError(f"backbone={name!r} is not a random-weight test backbone; valid: "
+                         f"{sorted(RANDOM_WEIGHT_BACKBONES)}")
+    model = _register_random_backbone(name)
+    encoder = load_encoder(model, None, device="cpu", precision="fp32",
+                           random_init_seed=RANDOM_WEIGHT_BACKBONES[name]["seed"])
+    path = _random_weights_file(name, folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(encoder.model.state_dict(), tmp)
+    os.replace(tmp, path)
+    return path
 

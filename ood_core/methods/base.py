@@ -47,6 +47,10 @@ class Method:
     mining_params / mine : for methods that select negative labels,
         ``mine(texts, params) -> sorted int64 indices into candidate_pool(texts)``; else ``None``.
     candidate_pool : ``candidate_pool(texts) -> [M, d]`` the features its negatives index.
+    resolve : optional, ``resolve(texts, negatives, params) -> (params, record)``: fixes parameters
+        estimated from the data (e.g. DNM's ``tau: auto``) once per study, before any split is
+        scored; ``record`` (JSON-able) says what was estimated. Must return ``params`` unchanged
+        and ``{}`` when nothing is left to estimate (see :meth:`resolve_params`).
     color : its colour in every figure (hex; the project's figures use one colour per method).
     """
 
@@ -59,12 +63,21 @@ class Method:
     candidate_pool: Callable[[TextFeatures], np.ndarray] = default_pool
     color: str = "#7f7f7f"
     score_stream: Callable[[Any, Any, TextFeatures, np.ndarray, Any], tuple] | None = None
+    resolve: Callable[[TextFeatures, np.ndarray, Any], tuple[Any, dict]] | None = None
 
     def __post_init__(self) -> None:
         if (self.mining_params is None) != (self.mine is None):
             raise ValueError(f"method {self.name!r}: give both mining_params and mine, or neither")
         if (self.score is None) == (self.score_stream is None):
             raise ValueError(f"method {self.name!r}: give exactly one of score and score_stream")
+
+    def resolve_params(self, texts: TextFeatures, negatives, params) -> tuple[Any, dict]:
+        """``(params, record)`` with every data-estimated parameter fixed; ``(params, {})`` for a method
+        without a ``resolve`` hook or whose parameters are already concrete. Call it once per study
+        (the estimate depends on the texts and negatives only, never on the images)."""
+        if self.resolve is None:
+            return params, {}
+        return self.resolve(texts, np.asarray(negatives, dtype=np.int64), params)
 
     @property
     def test_time(self) -> bool:

@@ -4,13 +4,24 @@
 simulated world for the ``simulated`` benchmark, else open_clip (weights and image folders must
 be on disk; see docs/real_benchmarks.md). Both go through the one feature interface
 (:mod:`ood_core.features`), so prompting and CSP's ensembling are the same on both paths.
+
+Sharded embedding: with ``encoder.processes: N > 1`` the stage starts itself under ``torchrun
+--standalone --nproc-per-node N``; started by torchrun directly (``torchrun --nnodes ... -m
+ood_study.stages.embed images ...``, e.g. on several nodes) it joins that process group. Each rank
+encodes its block of fixed batches, rank 0 joins them into the cache entry (byte-identical to one
+process; :mod:`ood_core.features.distributed`) and writes the stage's outputs.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 
 from ood_core.features import FeatureSource, text_features
+from ood_core.features.encoders import is_random_weights
 from ood_core.features.files import write_features
 from ood_core.text.corpus import Corpus
 from ood_study.layout import ID_LIKE_FILE, TEXT_FILES, Layout, study_name
@@ -38,32 +49,87 @@ def feature_source(params: StudyParams, layout: Layout, benchmark: str, backbone
         if key not in _WORLDS:
             _WORLDS[key] = simulate.build_world(config, wordnet_dir=wordnet_dir)
         return _WORLDS[key]
-    from ood_core.features import datasets, encoders
+    from ood_core.features import datasets, distributed, encoders
     from ood_core.features.cache import EmbeddingCache
     from ood_core.features.clip import ClipFeatures
 
+    ranks = distributed.init_from_env()
     data_root = datasets.data_root(default=layout.root / params.get("paths.data_root"))
-    # Check every set before loading weights or encoding, so a missing folder fails in seconds.
+    # Check every set before loading weights or encoding, so a missing folder fails in seconds
+    # (rank 0 only: it opens every image header; the others wait at the first cache decision).
     skip_unreadable = params.get("encoder.skip_unreadable")
-    sets_by_split = {s: _checked(datasets, s, data_root, skip_unreadable) for s in (sets.id, *sets.ood)}
+    counts = sets.expected_counts or {}
+    sets_by_split = {s: (_checked(datasets, s, data_root, skip_unreadable, counts.get(s)) if ranks.is_main
+                         else datasets.get_dataset(s, root=data_root)) for s in (sets.id, *sets.ood)}
+    weights_dir = params.get("paths.weights_dir")
+    if weights_dir and not os.path.isabs(weights_dir):
+        weights_dir = str(layout.root / weights_dir)
+    device = None
+    if ranks.world_size > 1:
+        import torch
+
+        if torch.cuda.is_available():  # one GPU per rank on each node
+            device = f"cuda:{ranks.local_rank % torch.cuda.device_count()}"
+            torch.cuda.set_device(device)
     encoder = encoders.load_backbone(backbone, precision=params.get("encoder.precision"),
-                                     preprocess=params.get("encoder.preprocess"),
-                                     cache_dir=params.get("paths.weights_dir"))
+                                     preprocess=params.get("encoder.preprocess"), cache_dir=weights_dir,
+                                     device=device, decode=params.get("encoder.decode"))
     return ClipFeatures(encoder, sets_by_split, sets.id, EmbeddingCache(layout.root / params.get("paths.cache_dir")),
                         batch_size=params.get("encoder.batch_size"), num_workers=params.get("encoder.num_workers"),
                         skip_unreadable=skip_unreadable)
 
 
-def _checked(datasets, name: str, data_root, skip_unreadable: bool):
+def _checked(datasets, name: str, data_root, skip_unreadable: bool, expected_count: int | None = None):
     """The dataset, complete by ``check()``; with ``skip_unreadable`` a report whose only problem
-    is unreadable image files passes (the encoder then skips and records them)."""
+    is unreadable image files passes (the encoder then skips and records them). ``expected_count``:
+    ``benchmark_sets.<b>.expected_counts`` (sets that are not the published ones)."""
+    count = {} if expected_count is None else {"expected_count": expected_count}
     if not skip_unreadable:
-        return datasets.require(name, root=data_root)
-    dataset = datasets.get_dataset(name, root=data_root)
+        return datasets.require(name, root=data_root, **count)
+    dataset = datasets.get_dataset(name, root=data_root, **count)
     report = dataset.check()
     if report.ok or (report.unreadable and len(report.problems) == 1):
         return dataset
     raise FileNotFoundError(str(report))
+
+
+def _is_main() -> bool:
+    from ood_core.features.distributed import current_ranks
+
+    return current_ranks().is_main
+
+
+def _log_encodings(source, kind: str) -> None:
+    """One line per encoding call of a real source: a cache hit, or how much was encoded now."""
+    history = getattr(source, "history", None)
+    if history is None:
+        return
+    hits = sum(r.hit for _, r in history)
+    encoded = sum(r.n_encoded for _, r in history)
+    resumed = sum(r.n_resumed for _, r in history)
+    for what, r in history:
+        state = "cache hit" if r.hit else f"encoded {r.n_encoded} on this rank, {r.n_resumed} resumed"
+        log("embed", f"{what}: {state} ({r.features.shape[0]} rows)")
+    log("embed", f"{kind}: {hits} of {len(history)} entries were cache hits; {encoded} items encoded by this rank, "
+                 f"{resumed} resumed from an interrupted run")
+
+
+def _launch_ranks(params: StudyParams, layout: Layout, kind: str, benchmark: str, backbone: str) -> bool:
+    """With ``encoder.processes > 1`` outside torchrun, run this stage under torchrun; True if it did."""
+    processes = params.get("encoder.processes")
+    if processes <= 1 or "WORLD_SIZE" in os.environ or benchmark == SIMULATED:
+        return False
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+           "-m", "ood_study.stages.embed", kind, "--params", str(params.path), "--root", str(layout.root),
+           "--benchmark", benchmark, "--backbone", backbone]
+    log("embed", " ".join(cmd))
+    subprocess.run(cmd, check=True)
+    return True
+
+
+def _random_weights_flag(backbone: str) -> dict:
+    # Only when true, so the outputs of real and simulated studies keep their bytes.
+    return {"random_weights": True} if is_random_weights(backbone) else {}
 
 
 def _write(path, features: np.ndarray, meta: dict) -> None:
@@ -74,12 +140,18 @@ def _write(path, features: np.ndarray, meta: dict) -> None:
 
 
 def run_text(params: StudyParams, layout: Layout, benchmark: str, backbone: str) -> None:
+    if _launch_ranks(params, layout, "text", benchmark, backbone):
+        return
     name = study_name(benchmark, backbone)
     corpus = Corpus.load(layout.corpus)
     source = feature_source(params, layout, benchmark, backbone)
     pr = params.get("prompts")
     texts = text_features(source, corpus, pr.id, pr.noun, pr.adj, csp_seed=pr.csp_seed)
+    _log_encodings(source, "texts")
+    if not _is_main():
+        return
     meta = {"benchmark": benchmark, "backbone": backbone, "simulated": benchmark == SIMULATED,
+            **_random_weights_flag(backbone),
             "prompts": {"id": pr.id, "noun": pr.noun, "adj": pr.adj, "csp_seed": pr.csp_seed}}
     for file, features in zip(TEXT_FILES,
                               (texts.id_labels, texts.candidates, texts.csp_adjectives)):
@@ -89,12 +161,19 @@ def run_text(params: StudyParams, layout: Layout, benchmark: str, backbone: str)
 
 
 def run_images(params: StudyParams, layout: Layout, benchmark: str, backbone: str) -> None:
+    if _launch_ranks(params, layout, "images", benchmark, backbone):
+        return
     name = study_name(benchmark, backbone)
     sets = params.sets(benchmark)
     source = feature_source(params, layout, benchmark, backbone)
-    for split in (sets.id, *sets.ood):
-        _write(layout.image_file(name, split), source.image_features(split),
-               {"benchmark": benchmark, "backbone": backbone, "split": split, "simulated": benchmark == SIMULATED})
+    features = {split: source.image_features(split) for split in (sets.id, *sets.ood)}
+    _log_encodings(source, "images")
+    if not _is_main():
+        return
+    for split, feats in features.items():
+        _write(layout.image_file(name, split), feats,
+               {"benchmark": benchmark, "backbone": backbone, "split": split, "simulated": benchmark == SIMULATED,
+                **_random_weights_flag(backbone)})
 
 
 def main(argv=None) -> None:
