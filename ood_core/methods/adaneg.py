@@ -50,9 +50,16 @@ Where the released code differs from the paper's text, this follows the code:
 - Grouping: the code drops the last ``M % G`` negatives, then permutes with ``torch.manual_seed(0)``;
   here the groups are :func:`~ood_core.scoring.make_groups` ``(M, G, seed)`` (permute, then drop),
   the project's NegLabel grouping, so with an empty memory ``S = (1 + lam) * NegLabel(G, seed)``.
-- Ties: the code's replacement compares ``H`` with every entry of the bank's entropy row, including
-  the text slot and one never-written slot (both 0); entropies are >= 0 up to rounding, so that is
-  "lower than the highest stored image entropy", which is what is implemented.
+- Replacement: the code compares ``H`` with every entry of the bank's entropy row, including the
+  text slot and one never-written slot (both 0), and keeps that row in float32 whatever the
+  features' dtype. In float32, ``H = -sum p log(p + 1e-8) >= 0``, so that is "lower than the
+  highest stored image entropy", which is what is implemented (image slots only). In float64 a
+  very confident image has ``H ~ -1e-8``, and the released code would then write a tenth image and
+  later overwrite the text slot; this port does not. Its released ImageNet run used fp16 CLIP
+  features, where every entropy is NaN and no image is ever replaced (each bank keeps the first
+  ``memleng - 1`` images cached). Side by side with the released postprocessor on random data
+  (same stream, batches and groups), scores agree to ~1e-6 in float32, and to 3e-15 in float64
+  once the released code's slot range and entropy dtype are patched as described.
 - The released stream order is a ``DataLoader(shuffle=True)``; here it is seeded (``seed``).
 
 Computation: float64 if any input is float64, else float32 (``ood_core._array``). Per batch, one
@@ -60,9 +67,9 @@ product against the text features (labels-major ``[C, B]``, in logit units ``cos
 against the cached features (each cached image has a fixed row of a store); a sample-adaptive
 cosine is ``sum_s w_s cos_s / sqrt(w^T G_c w)`` with the bank's Gram matrix ``G_c`` (kept per
 label, refreshed when the bank changes), so no proxy vector is ever formed. The memory bookkeeping is a Python
-loop over the cached images (order matters within a label). The small per-label passes run on one
-torch thread, the products and softmaxes on the caller's threads (:func:`_threads`; the global
-thread count is switched for the duration of the call). Paper scale on 2 shared CPU cores
+loop over the cached images (order matters within a label). Everything runs on one torch thread
+(:func:`_threads`; the global thread count is switched for the duration of the call), so the
+scores do not depend on the caller's thread count. Paper scale on 2 shared CPU cores
 (``benchmarks/bench_adaneg.py``): 2.1-2.9x NegLabel's time (two products per batch instead of
 one, two grouped softmaxes), peak RSS ~1.3 GB.
 """
