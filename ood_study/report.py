@@ -17,7 +17,7 @@ from ood_study.params import SIMULATED, StudyParams, group_averages
 
 __all__ = ["PUBLISHED", "load_metrics", "main_table", "long_table", "backbone_table", "published_table",
            "comparison_table", "to_markdown", "to_latex", "caption", "build_report", "half_width_table",
-           "seed_spread_table", "with_seed_columns"]
+           "seed_spread_table", "with_seed_columns", "estimated_table"]
 
 # ImageNet-1k, CLIP ViT-B/16: (FPR95, AUROC) in %, from the MCM, NegLabel, CSP and AdaNeg
 # papers (docs/methods.md §6). None = not confirmed by a primary source.
@@ -187,6 +187,20 @@ def with_seed_columns(table: pd.DataFrame, metrics: dict[str, dict], ood_sets) -
 
 
 SEED_COLUMN = "seed std (average)"
+
+
+def estimated_table(metrics: dict[str, dict]) -> pd.DataFrame:
+    """Parameters estimated from the data (e.g. ``dnm_auto``'s ``tau``), in %: one row per
+    (method, parameter) with ``estimate``, ``low``, ``high`` (95 % bootstrap interval); empty when
+    no method estimates anything. Read from the metrics files (the score stage writes
+    ``{"tau": {"estimate", "low", "high"}}`` as fractions)."""
+    rows = []
+    for method, m in metrics.items():
+        for name, value in m.items():
+            if isinstance(value, dict) and set(value) == {"estimate", "low", "high"}:
+                rows.append({"method": method, "parameter": name,
+                             **{k: round(100.0 * float(value[k]), 2) for k in ("estimate", "low", "high")}})
+    return pd.DataFrame(rows, columns=["method", "parameter", "estimate", "low", "high"])
 INTERVAL_NOTE = (" value ± half-width of the 95 % bootstrap interval over images (ood_core.bootstrap; "
                  f"params.yaml `evaluation`); `{SEED_COLUMN}`: std over seeds, methods with random groups "
                  "or a random stream only.")
@@ -208,6 +222,11 @@ def build_report(params: StudyParams, layout: Layout) -> str:
             parts.append(f"## {study}\n\n" + to_markdown(with_seed_columns(table, metrics, ood_sets),
                                                          caption(benchmark, backbone) + INTERVAL_NOTE,
                                                          half_width_table(metrics, ood_sets)))
+            estimated = estimated_table(metrics)
+            if not estimated.empty:
+                parts.append(f"**{study}: parameters estimated from the data, % (95 % bootstrap interval; "
+                             "on the simulated benchmark notebook 09 sets them beside the truth)**\n\n"
+                             + estimated.to_markdown(index=False) + "\n")
             parts.extend(grouped_sections(params, layout, benchmark, backbone))  # near/far (OpenOOD)
             if benchmark == PUBLISHED_SOURCE["benchmark"] and backbone == PUBLISHED_SOURCE["backbone"]:
                 pub = published_table()

@@ -120,6 +120,9 @@ def test_each_stage_code_deps_cover_its_import_closure(stages):
         code_deps = [d.def_path for d in stage.deps if d.def_path.startswith(("ood_core", "ood_study"))]
         missing = sorted(str(f) for f in closure if not deps.covered_by(f, code_deps))
         assert not missing, f"{name}: its code deps in dvc.yaml miss {missing} (see `python -m ood_study.deps`)"
+        # and no more: a dep that covers no imported file would re-run the stage for nothing
+        extra = sorted(d for d in code_deps if not any(deps.covered_by(f, [d]) for f in closure))
+        assert not extra, f"{name}: dvc.yaml lists code deps it never imports: {extra}"
 
 
 def test_editing_the_dnm_score_reruns_scores_and_rescoring_notebooks_but_never_an_embedding(stages):

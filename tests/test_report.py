@@ -168,3 +168,14 @@ def test_main_table_with_seed_columns_keeps_one_row_per_method():
     dnm_row = next(line for line in md.splitlines() if line.startswith("| dnm"))
     assert dnm_row.rstrip(" |").endswith("| 0.25") and "| 98.00 ± 0.40 " in dnm_row  # seed std: a bare number
     assert next(line for line in md.splitlines() if line.startswith("| mcm")).rstrip(" |").endswith("–")
+
+
+def test_estimated_table_lists_estimated_parameters_in_percent():
+    from ood_study.report import estimated_table
+
+    metrics = {"dnm": {"AUROC": {"average": 95.0}},
+               "dnm_auto": {"AUROC": {"average": 95.6}, "tau": {"estimate": 0.0296, "low": 0.0225, "high": 0.0472}}}
+    table = estimated_table(metrics)
+    assert table.to_dict("records") == [{"method": "dnm_auto", "parameter": "tau", "estimate": 2.96,
+                                         "low": 2.25, "high": 4.72}]
+    assert estimated_table({"mcm": {"AUROC": {"average": 88.0}}}).empty
