@@ -57,7 +57,10 @@ def test_report_names_the_simulated_benchmark_and_lists_methods_in_params_order(
     report_stage.main(["--params", str(tiny_project / "params.yaml"), "--root", str(tiny_project)])
     text = Layout(tiny_project).report.read_text()
     assert "SIMULATED" in text
-    rows = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    main_table = lines[first:next(i for i in range(first, len(lines) + 1) if i == len(lines) or not lines[i].startswith("|"))]
+    rows = [line.split("|")[1].strip() for line in main_table if line.startswith("| ") and "---" not in line]
     methods_in_table = [r for r in rows if r in methods.names()]
     assert methods_in_table == list(load_params(tiny_project / "params.yaml").methods)
 
