@@ -1,5 +1,8 @@
 """Shared fixtures: a tiny simulated project run through the stages' own commands."""
 
+import os
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -74,3 +77,38 @@ def mini_benchmark(tmp_path_factory):
     counts = write_mini_benchmark(root / "data")
     weights = write_random_weights(BACKBONE, root / "weights")
     return root / "data", weights.parent, counts
+
+
+# Line edits that shrink the study in a copy of params.yaml, as a user would make them (comments
+# and layout stay, so `dvc exp run -S` round-trips it): the DVC experiment tests use them.
+SMALL_PARAMS_EDITS = [
+    (r"images_per_id_class: 5 ", "images_per_id_class: 1 "),
+    (r"images_per_ood_class: 20", "images_per_ood_class: 3"),
+    (r"noun_lexnames:\n(  - noun\.\w+\n)+", "noun_lexnames:\n  - noun.Tops\n  - noun.motive\n  - noun.shape\n"),
+    (r"adj_lexnames:\n(  - adj\.\w+\n)+", "adj_lexnames:\n  - adj.ppl\n"),
+    (r"      k: 100 ", "      k: 10 "),
+    (r"n_groups: 100", "n_groups: 10"),
+]
+
+
+def shrink_params_text(text: str, extra_edits=()) -> str:
+    """params.yaml text with :data:`SMALL_PARAMS_EDITS` (and ``extra_edits``) applied; each must match."""
+    for pattern, new in [*SMALL_PARAMS_EDITS, *extra_edits]:
+        text, n = re.subn(pattern, new, text)
+        assert n >= 1, pattern
+    return text
+
+
+def project_env() -> dict:
+    """Environment for git / dvc commands on a copy of the project: its .venv first, offline hub, a
+    git identity (experiments commit), no DVC analytics."""
+    return {**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
+            "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost", "GIT_COMMITTER_NAME": "test",
+            "GIT_COMMITTER_EMAIL": "test@localhost", "DVC_NO_ANALYTICS": "1"}
+
+
+def run_ok(cmd, cwd, env, timeout=900) -> str:
+    """Run ``cmd``; fail the test with the ends of its output unless it exits 0. Returns stdout."""
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{cmd}: {result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout

@@ -5,16 +5,14 @@ computed directly with the library at each tau."""
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from conftest import project_env, run_ok, shrink_params_text
 
 from ood_study.params import load_params
 from ood_study.queue_sweep import plan, queue_commands
@@ -24,16 +22,8 @@ DVC = REPO / ".venv" / "bin" / "dvc"
 STUDY = "simulated-ViT-B-16"
 TAUS = (0.2, 0.7)
 
-# Line edits that shrink the study, as a user would make them (comments and layout stay).
-SMALL = [
-    (r"images_per_id_class: 5 ", "images_per_id_class: 1 "),
-    (r"images_per_ood_class: 20", "images_per_ood_class: 3"),
-    (r"noun_lexnames:\n(  - noun\.\w+\n)+", "noun_lexnames:\n  - noun.Tops\n  - noun.motive\n  - noun.shape\n"),
-    (r"adj_lexnames:\n(  - adj\.\w+\n)+", "adj_lexnames:\n  - adj.ppl\n"),
-    (r"      k: 100 ", "      k: 10 "),
-    (r"n_groups: 100", "n_groups: 10"),
-    (r"  tau: \{grid: \[[^\]]*\]\}", "  tau: {grid: [%s, %s]}" % TAUS),
-]
+# Beside the shared edits: the 2-point tau grid.
+TAU_GRID_EDIT = (r"  tau: \{grid: \[[^\]]*\]\}", "  tau: {grid: [%s, %s]}" % TAUS)
 
 
 def _params_file(tmp_path, edit) -> Path:
@@ -91,15 +81,9 @@ def test_a_sweep_of_an_unlisted_method_or_an_unknown_sweep_fails_clearly(tmp_pat
         plan(params, "corpus_size")
 
 
-def _run(cmd, cwd, env, timeout=900):
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"{cmd}: {result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return result.stdout
-
-
 def _copy_working_tree(dest: Path, env) -> None:
     """The repository's tracked and untracked (not ignored) files as they are now, uncommitted edits included."""
-    listed = _run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], REPO, env)
+    listed = run_ok(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], REPO, env)
     for rel in filter(None, listed.split("\0")):
         src = REPO / rel
         if src.is_file():
@@ -131,27 +115,22 @@ def test_a_two_point_tau_grid_on_two_queue_workers_equals_direct_scoring(tmp_pat
     if not (REPO / ".git").exists():
         pytest.skip("needs the project's git repository (its file list)")
     repo = tmp_path / "repo"
-    env = {**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
-           "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost", "GIT_COMMITTER_NAME": "test",
-           "GIT_COMMITTER_EMAIL": "test@localhost", "DVC_NO_ANALYTICS": "1"}
+    env = project_env()
     _copy_working_tree(repo, env)
     shutil.rmtree(repo / "metrics", ignore_errors=True)  # the copied metrics are the full study's
-    text = (repo / "params.yaml").read_text()
-    for pattern, new in SMALL:
-        text, n = re.subn(pattern, new, text)
-        assert n >= 1, pattern
+    text = shrink_params_text((repo / "params.yaml").read_text(), [TAU_GRID_EDIT])
     (repo / "params.yaml").write_text(text)
-    _run(["git", "init", "-q"], repo, env)
-    _run([str(DVC), "repro", f"score@{STUDY}-dnm"], repo, env)
-    _run(["git", "add", "-A"], repo, env)
-    _run(["git", "commit", "-qm", "small study"], repo, env)
+    run_ok(["git", "init", "-q"], repo, env)
+    run_ok([str(DVC), "repro", f"score@{STUDY}-dnm"], repo, env)
+    run_ok(["git", "add", "-A"], repo, env)
+    run_ok(["git", "commit", "-qm", "small study"], repo, env)
 
-    out = _run([sys.executable, "-m", "ood_study.queue_sweep", "tau", "--jobs", "2", "--dvc", str(DVC)], repo, env)
+    out = run_ok([sys.executable, "-m", "ood_study.queue_sweep", "tau", "--jobs", "2", "--dvc", str(DVC)], repo, env)
     assert "dvc queue start --jobs 2" in out
     names = [f"sweep-tau-{t}" for t in TAUS]
     assert all(name in out for name in names), out  # the printed `dvc exp show` table
 
-    shown = json.loads(_run([str(DVC), "exp", "show", "--json"], repo, env))
+    shown = json.loads(run_ok([str(DVC), "exp", "show", "--json"], repo, env))
     runs = {exp["name"]: exp["revs"][0] for rev in shown for exp in (rev.get("experiments") or [])}
     assert set(names) <= set(runs), sorted(runs)
     got = {}

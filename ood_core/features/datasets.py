@@ -99,6 +99,12 @@ _MOS = (
     "Large Semantic Space' (CVPR 2021), released with their code (large_scale_ood repository, "
     "deeplearning-wisc on GitHub); unpack so that the images sit in {folder}/"
 )
+def _openood_split(count: int, list_name: str, image_folder: str, n_classes: int | None = None) -> _Split:
+    """A split defined by OpenOOD's image list ``openood/benchmark_imglist/imagenet/<list_name>.txt``,
+    its paths relative to ``openood/<image_folder>`` (``images_largescale`` or ``images_classic``)."""
+    return _Split("openood", count, "imglist", n_classes, f"benchmark_imglist/imagenet/{list_name}.txt", image_folder)
+
+
 _OPENOOD = (
     "OpenOOD v1.5 (Zhang et al., 'OpenOOD v1.5: Enhanced Benchmark for Out-of-Distribution Detection', "
     "arXiv 2306.09301; OpenOOD repository, Jingkang50 on GitHub). Its download script fetches the image "
@@ -199,49 +205,41 @@ _SPECS: dict[str, _Spec] = {
               "imagenet", "indices"),
         # OpenOOD v1.5's ImageNet-1k setting (docs/real_benchmarks.md §2): image lists under openood/
         _Spec("openood_imagenet1k", "ImageNet-1k (OpenOOD v1.5 ID test list)", "id",
-              {"test": _Split("openood", 45_000, "imglist", 1000, "benchmark_imglist/imagenet/test_imagenet.txt",
-                              "images_largescale"),
-               "val": _Split("openood", 5_000, "imglist", 1000, "benchmark_imglist/imagenet/val_imagenet.txt",
-                             "images_largescale")}, "test",
+              {"test": _openood_split(45_000, "test_imagenet", "images_largescale", n_classes=1000),
+               "val": _openood_split(5_000, "val_imagenet", "images_largescale", n_classes=1000)}, "test",
               _OPENOOD.format(key="imagenet_1k", base="images_largescale",
                               origin="The images are ILSVRC 2012 validation images (Russakovsky et al., IJCV 2015); "
                                      "the list holds 45,000 of the 50,000, the other 5,000 form OpenOOD's "
                                      "validation list."),
               "imagenet"),
         _Spec("ssb_hard", "SSB-hard (OpenOOD v1.5 near-OOD)", "ood",
-              {"test": _Split("openood", 49_000, "imglist", None, "benchmark_imglist/imagenet/test_ssb_hard.txt",
-                              "images_largescale")}, "test",
+              {"test": _openood_split(49_000, "test_ssb_hard", "images_largescale")}, "test",
               _OPENOOD.format(key="ssb_hard", base="images_largescale",
                               origin="SSB-hard is the hard split of the Semantic Shift Benchmark's ImageNet-21k "
                                      "classes (Vaze et al., 'Open-Set Recognition: a Good Closed-Set Classifier "
                                      "is All You Need', ICLR 2022)."),
               "none"),
         _Spec("ninco", "NINCO (OpenOOD v1.5 near-OOD)", "ood",
-              {"test": _Split("openood", 5_879, "imglist", None, "benchmark_imglist/imagenet/test_ninco.txt",
-                              "images_largescale")}, "test",
+              {"test": _openood_split(5_879, "test_ninco", "images_largescale")}, "test",
               _OPENOOD.format(key="ninco", base="images_largescale",
                               origin="NINCO: Bitterwolf et al., 'In or Out? Fixing ImageNet Out-of-Distribution "
                                      "Detection Evaluation', ICML 2023."),
               "none"),
         _Spec("openood_inaturalist", "iNaturalist (OpenOOD v1.5 far-OOD)", "ood",
-              {"test": _Split("openood", 10_000, "imglist", None, "benchmark_imglist/imagenet/test_inaturalist.txt",
-                              "images_largescale")}, "test",
+              {"test": _openood_split(10_000, "test_inaturalist", "images_largescale")}, "test",
               _OPENOOD.format(key="inaturalist", base="images_largescale",
                               origin="A 10,000-image iNaturalist subset, as in MOS (Huang & Li, CVPR 2021), but "
                                      "in OpenOOD's layout: registered apart from `inaturalist`."),
               "none"),
         _Spec("openood_textures", "Textures (OpenOOD v1.5 far-OOD)", "ood",
-              {"test": _Split("openood", 5_160, "imglist", None, "benchmark_imglist/imagenet/test_textures.txt",
-                              "images_classic")}, "test",
+              {"test": _openood_split(5_160, "test_textures", "images_classic")}, "test",
               _OPENOOD.format(key="texture", base="images_classic",
                               origin="The list names 5,160 of DTD's 5,640 images (Cimpoi et al., CVPR 2014), "
                                      "so it differs from `textures`, which uses all 5,640."),
               "none"),
         _Spec("openimage_o", "OpenImage-O (OpenOOD v1.5 far-OOD)", "ood",
-              {"test": _Split("openood", 15_869, "imglist", None, "benchmark_imglist/imagenet/test_openimage_o.txt",
-                              "images_largescale"),
-               "val": _Split("openood", 1_763, "imglist", None, "benchmark_imglist/imagenet/val_openimage_o.txt",
-                             "images_largescale")}, "test",
+              {"test": _openood_split(15_869, "test_openimage_o", "images_largescale"),
+               "val": _openood_split(1_763, "val_openimage_o", "images_largescale")}, "test",
               _OPENOOD.format(key="openimage_o", base="images_largescale",
                               origin="OpenImage-O: Wang et al., 'ViM: Out-Of-Distribution with Virtual-logit "
                                      "Matching', CVPR 2022; OpenOOD keeps 1,763 of its images as a validation list."),
