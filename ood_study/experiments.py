@@ -26,7 +26,7 @@ from ood_core import mining as _mining
 from ood_core.features import TextFeatures
 from ood_core.text.corpus import Corpus
 from ood_study import study as _study
-from ood_study.method_params import mining_params, scoring_params
+from ood_study.method_params import methods_taking, mining_params, scoring_params
 from ood_study.params import EvaluationParams
 
 __all__ = [
@@ -112,8 +112,8 @@ def evaluate_method(study, method: str, negatives, scoring_params, evaluation=No
 def params_by_method(params, backbone: str, parameter: str | None = None) -> dict:
     """``{method: typed score parameters}`` for params.yaml's methods (in its order); with
     ``parameter``, only the methods whose score takes it (e.g. ``"temperature"``, ``"n_groups"``)."""
-    return {m: scoring_params(params, m, backbone) for m in params.methods
-            if parameter is None or parameter in _methods.get(m).scoring_param_names()}
+    methods = params.methods if parameter is None else methods_taking(params, parameter)
+    return {m: scoring_params(params, m, backbone) for m in methods}
 
 
 def _sweep(study, method, negatives, base_params: dict, parameter: str, values, evaluation=None) -> pd.DataFrame:

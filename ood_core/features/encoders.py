@@ -70,6 +70,9 @@ from urllib.parse import urlparse
 import numpy as np
 import torch
 
+# The backbone names live in ood_core.backbones (no imports), so name checks need not import this module.
+from ood_core.backbones import BACKBONES, RANDOM_WEIGHT_BACKBONES, is_random_weights
+
 __all__ = [
     "BACKBONES",
     "DECODES",
@@ -87,30 +90,6 @@ __all__ = [
     "sha256_file",
     "write_random_weights",
 ]
-
-#: params.yaml backbone name -> (open_clip model name, pretrained tag). OpenAI weights need
-#: QuickGELU, hence the ``-quickgelu`` configs (docs/methods.md §5).
-BACKBONES: dict[str, tuple[str, str]] = {
-    "ViT-B-16": ("ViT-B-16-quickgelu", "openai"),
-    "ViT-B-32": ("ViT-B-32-quickgelu", "openai"),
-    "ViT-L-14": ("ViT-L-14-quickgelu", "openai"),
-    "ViT-L-14-336": ("ViT-L-14-336-quickgelu", "openai"),
-    "RN50": ("RN50-quickgelu", "openai"),
-}
-
-#: params.yaml backbone name -> tiny open_clip architecture for pipeline tests (CI, the mini benchmark).
-#: Its "weights" are a seeded random init saved to ``<weights folder>/<model>.pt`` by
-#: :func:`write_random_weights` and loaded from there like any local weights file (never downloaded).
-#: Every table made with it says RANDOM WEIGHTS (:func:`is_random_weights`): its numbers mean nothing.
-RANDOM_WEIGHT_BACKBONES: dict[str, dict] = {
-    "tiny-random": {
-        "model": "ood-tiny-random",
-        "seed": 0,
-        "config": {"embed_dim": 32,
-                   "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
-                   "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}},
-    },
-}
 
 PRECISIONS = ("fp16", "amp", "fp32")
 PREPROCESSINGS = ("paper", "openclip")
@@ -717,11 +696,6 @@ def load_backbone(name: str, **kwargs: Any) -> ClipEncoder:
         raise ValueError(f"backbone={name!r} is unknown; valid: {sorted(BACKBONES) + sorted(RANDOM_WEIGHT_BACKBONES)}")
     model, tag = BACKBONES[name]
     return load_encoder(model, tag, **kwargs)
-
-
-def is_random_weights(backbone: str) -> bool:
-    """True for a params.yaml backbone whose weights are a random init (its numbers mean nothing)."""
-    return backbone in RANDOM_WEIGHT_BACKBONES
 
 
 def _register_random_backbone(name: str) -> str:
