@@ -12,8 +12,8 @@ import math
 
 import pandas as pd
 
-from ood_study.layout import Layout, study_name
 from ood_core.metrics import group_averages
+from ood_study.layout import Layout, study_name
 from ood_study.params import SIMULATED, StudyParams
 
 __all__ = ["PUBLISHED", "load_metrics", "main_table", "long_table", "backbone_table", "published_table",

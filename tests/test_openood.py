@@ -12,10 +12,10 @@ import yaml
 from PIL import Image
 
 from ood_core.features import datasets
+from ood_core.metrics import group_averages
 from ood_core.text.imagenet import imagenet_classnames
 from ood_study import report
 from ood_study.layout import Layout, study_name
-from ood_core.metrics import group_averages
 from ood_study.params import StudyParams, load_params, parse_tree
 
 REPO = Path(__file__).resolve().parent.parent

@@ -20,11 +20,11 @@ import sys
 
 import numpy as np
 
+from ood_core._params import unknown_key_error
 from ood_core.features import FeatureSource, text_features
 from ood_core.features.encoders import is_random_weights
 from ood_core.features.files import write_features
 from ood_core.text.corpus import Corpus
-from ood_core._params import unknown_key_error
 from ood_study.layout import ID_LIKE_FILE, TEXT_FILES, Layout, study_name
 from ood_study.params import SIMULATED, StudyParams
 from ood_study.stages import log, stage_main

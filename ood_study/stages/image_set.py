@@ -11,9 +11,9 @@ is a cache hit there.
 
 from __future__ import annotations
 
+from ood_core._params import unknown_key_error
 from ood_core.features import datasets
 from ood_core.features.cache import EmbeddingCache, file_sha256s
-from ood_core._params import unknown_key_error
 from ood_study.layout import Layout
 from ood_study.params import StudyParams
 from ood_study.stages import log, stage_main
