@@ -68,6 +68,13 @@ class FalseNegativeDoseAblation:
     seed: int = param(0, low=0, doc="seeds the chosen true negatives and ID-like labels")
 
 
+@dataclass(frozen=True)
+class DensityGridAblation:
+    k: tuple[int, ...] = param((100,), low=1, doc="DNM's density neighbourhood sizes")
+    ratio_noun: tuple[float, ...] = param((0.23,), low=0.0, high=1.0, low_open=True,
+                                          doc="DNM's selected fractions of the nouns")
+
+
 # ------------------------------------------------------------------------------------------------
 # Declarations.
 
@@ -178,6 +185,9 @@ ABLATIONS: dict[str, Ablation] = _ablations(
              ("false_negative_dose_sweep",),
              reads=("ablations.tau", "method_params.dnm.scoring", "method_params.dnm_auto.scoring",
                     "method_params.neglabel.scoring"), data=("embeddings", "negatives"), tiny={"rho_grid": [0.0, 0.2]}),
+    Ablation("density_grid", DensityGridAblation, "11_ablation_density_grid", "DNM density k x noun ratio",
+             ("density_grid_sweep",), reads=("method_params.dnm",), data=("embeddings",),
+             tiny={"k": [5, 10], "ratio_noun": [0.1, 0.23]}),
 )
 
 #: Every notebook, in file order: the two that read metrics, and one per ablation.

@@ -46,6 +46,7 @@ __all__ = [
     "score_distributions",
     "best_value",
     "false_negative_dose_sweep",
+    "density_grid_sweep",
 ]
 
 COLUMNS = ["method", "parameter", "value", "ood_set", "fpr95", "auroc", "fpr95_low", "fpr95_high", "auroc_low",
@@ -344,4 +345,27 @@ def false_negative_dose_sweep(study, dnm_negatives, neglabel_params, dnm_params,
         for variant, method, sp, extra in runs:
             rows += [{**r, "variant": variant, **extra}
                      for r in _rows_for_negatives(study, method, idx, sp, "rho", rho, evaluation)]
+    return pd.DataFrame(rows)
+
+
+def density_grid_sweep(study, density_params, dnm_params, ks, ratios_noun, evaluation=None) -> pd.DataFrame:
+    """DNM over the joint grid ``k x ratio_noun`` of its density selection (every other parameter fixed).
+
+    ``density_params``: DNM's typed mining parameters (``ratio_adj``, ``metric``, ``neighbours`` are
+    kept); ``dnm_params``: its score parameters. The kNN densities are computed once for every k
+    of the grid and each ratio reuses them. Rows as :func:`density_selection_sweep`'s with
+    ``parameter = "k x ratio_noun"``, ``value = ratio_noun`` and the columns ``k``, ``ratio_noun``,
+    ``n_negatives`` (and ``false_negative_rate``, percent, with ground truth).
+    """
+    texts = study.texts
+    ks = [int(k) for k in ks]
+    density = _mining.density_scores(texts.candidates, texts.is_adj, ks=sorted(set(ks)),
+                                     metric=density_params.metric, neighbours=density_params.neighbours)
+    rows = []
+    for k in ks:
+        for ratio_noun in ratios_noun:
+            idx = _mining.select_by_density(density[k], texts.is_adj, ratio_noun, density_params.ratio_adj)
+            rows += [{**r, "k": k, "ratio_noun": ratio_noun}
+                     for r in _rows_for_negatives(study, "dnm", idx, dnm_params, "k x ratio_noun", ratio_noun,
+                                                  evaluation)]
     return pd.DataFrame(rows)

@@ -144,3 +144,26 @@ def test_best_value_picks_highest_auroc_and_lowest_fpr():
                           "auroc": [80.0, 90.0, 85.0], "fpr95": [30.0, 40.0, 20.0]})
     assert ex.best_value(sweep, "auroc") == 2
     assert ex.best_value(sweep, "fpr95") == 3
+
+
+def test_density_grid_sweep_equals_dnm_mining_at_each_cell():
+    """Each (k, ratio_noun) cell scores exactly the negatives DNM's own mining selects with those
+    two values (the sweep reuses one kNN pass; the reference mines from scratch per cell)."""
+    from dataclasses import replace
+
+    study = _synthetic_study()
+    mp = replace(mining_params(PARAMS, "dnm", "ViT-B-16"), k=5)
+    sp = replace(scoring_params(PARAMS, "dnm", "ViT-B-16"), n_groups=2, tau=0.2)
+    ks, ratios = [3, 5], [0.1, 0.3]
+    sweep = ex.density_grid_sweep(study, mp, sp, ks, ratios)
+    average = sweep[sweep.ood_set == "average"]
+    assert [(r.k, r.ratio_noun) for r in average.itertuples()] == [(3, 0.1), (3, 0.3), (5, 0.1), (5, 0.3)]
+    for row in average.itertuples():
+        idx = methods.get("dnm").select_negatives(study.texts, replace(mp, k=row.k, ratio_noun=row.ratio_noun))
+        want = ex.evaluate_method(study, "dnm", idx, sp)["average"]
+        assert row.n_negatives == len(idx)
+        assert row.auroc == pytest.approx(100 * want["auroc"]) and row.fpr95 == pytest.approx(100 * want["fpr95"])
+        assert row.false_negative_rate == pytest.approx(100 * study.id_like[idx].mean())
+    # a larger noun ratio selects more nouns at the same k (60 nouns: 6 vs 18; adjectives fixed)
+    n = average.set_index(["k", "ratio_noun"])["n_negatives"]
+    assert n[(3, 0.3)] - n[(3, 0.1)] == 18 - 6
