@@ -12,6 +12,20 @@ from ood_study.ablations import ABLATIONS
 
 REPO = Path(__file__).resolve().parent.parent
 
+#: fixtures that run whole pipelines (every stage on the tiny project, the mini real benchmark):
+#: a test using one is end-to-end, like those marked by hand (dvc repro, torchrun, browser, queues).
+E2E_FIXTURES = {"tiny_project", "mini_benchmark", "real_project", "two_runs"}
+#: modules that are end-to-end as a whole: queued DVC experiments, the JupyterLab browser test, dvc repro
+#: of the mini real benchmark, papermill of every notebook
+E2E_MODULES = {"test_dvc_experiments", "test_jupyterlab", "test_mini_benchmark", "test_pipeline"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the end-to-end tests ``e2e`` (``make test-fast`` deselects them; ``make test`` runs all)."""
+    for item in items:
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())) or item.module.__name__ in E2E_MODULES:
+            item.add_marker(pytest.mark.e2e)
+
 
 def tiny_params() -> dict:
     """params.yaml with small sizes, so the whole pipeline runs in seconds (smoke tests only)."""
