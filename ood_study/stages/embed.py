@@ -49,18 +49,18 @@ def feature_source(params: StudyParams, layout: Layout, benchmark: str, backbone
         if key not in _WORLDS:
             _WORLDS[key] = simulate.build_world(config, wordnet_dir=wordnet_dir)
         return _WORLDS[key]
-    from ood_core.features import datasets, distributed, encoders
+    from ood_core.features import distributed, encoders, image_sets
     from ood_core.features.cache import EmbeddingCache
     from ood_core.features.clip import ClipFeatures
 
     ranks = distributed.init_from_env()
-    data_root = datasets.data_root(default=layout.root / params.get("paths.data_root"))
+    data_root = layout.root / params.get("paths.data_root")
     # Check every set before loading weights or encoding, so a missing folder fails in seconds
     # (rank 0 only: it opens every image header; the others wait at the first cache decision).
     skip_unreadable = params.get("encoder.skip_unreadable")
     counts = sets.expected_counts or {}
-    sets_by_split = {s: (_checked(datasets, s, data_root, skip_unreadable, counts.get(s)) if ranks.is_main
-                         else datasets.get_dataset(s, root=data_root)) for s in (sets.id, *sets.ood)}
+    sets_by_split = {s: (_checked(s, data_root, skip_unreadable, counts.get(s)) if ranks.is_main
+                         else image_sets.image_set(s, root=data_root)) for s in (sets.id, *sets.ood)}
     weights_dir = params.get("paths.weights_dir")
     if weights_dir and not os.path.isabs(weights_dir):
         weights_dir = str(layout.root / weights_dir)
@@ -79,14 +79,16 @@ def feature_source(params: StudyParams, layout: Layout, benchmark: str, backbone
                         skip_unreadable=skip_unreadable)
 
 
-def _checked(datasets, name: str, data_root, skip_unreadable: bool, expected_count: int | None = None):
-    """The dataset, complete by ``check()``; with ``skip_unreadable`` a report whose only problem
+def _checked(name: str, data_root, skip_unreadable: bool, expected_count: int | None = None):
+    """The image set, complete by ``check()``; with ``skip_unreadable`` a report whose only problem
     is unreadable image files passes (the encoder then skips and records them). ``expected_count``:
     ``benchmark_sets.<b>.expected_counts`` (sets that are not the published ones)."""
+    from ood_core.features import image_sets
+
     count = {} if expected_count is None else {"expected_count": expected_count}
     if not skip_unreadable:
-        return datasets.require(name, root=data_root, **count)
-    dataset = datasets.get_dataset(name, root=data_root, **count)
+        return image_sets.require(name, root=data_root, **count)
+    dataset = image_sets.image_set(name, root=data_root, **count)
     report = dataset.check()
     if report.ok or (report.unreadable and len(report.problems) == 1):
         return dataset

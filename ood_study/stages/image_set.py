@@ -11,7 +11,7 @@ is a cache hit there.
 
 from __future__ import annotations
 
-from ood_core.features import datasets
+from ood_core.features import image_sets
 from ood_core.features.cache import EmbeddingCache, file_sha256s
 from ood_study.layout import Layout
 from ood_study.params import StudyParams
@@ -22,8 +22,7 @@ PARAMS = ("image_sets.{set}", "paths.data_root", "paths.cache_dir")
 
 def run(params: StudyParams, layout: Layout, set: str) -> None:  # noqa: A002 - the matrix item's name
     params.get(f"image_sets.{set}")  # the folder DVC tracks (validated against the registry)
-    root = datasets.data_root(default=layout.root / params.get("paths.data_root"))
-    dataset = datasets.get_dataset(set, root=root)
+    dataset = image_sets.image_set(set, root=layout.root / params.get("paths.data_root"))
     files = dataset.files()
     memo = EmbeddingCache(layout.root / params.get("paths.cache_dir")).memo_dir
     digests = file_sha256s(files, dataset.path, memo)
