@@ -117,11 +117,11 @@ def test_truncated_array_file_is_a_miss(tmp_path):
     assert store.load(key) is None and store.meta(key) is None
 
 
-def cached_text_features(encoder, texts, store):
+def encode_texts_via_cache(encoder, texts, store):
     return encode_text_cached(encoder, texts, store).features
 
 
-def cached_image_features(encoder, dataset, store, **kwargs):
+def encode_images_via_cache(encoder, dataset, store, **kwargs):
     return encode_images_cached(encoder, dataset, store, **kwargs).features
 
 
@@ -130,15 +130,15 @@ def test_cached_text_features_key_covers_texts_order_and_encoder(tmp_path):
     enc = CountingTextEncoder()
     nouns = ["tench", "goldfish", "banana"]
     prompts = [f"the nice {n}" for n in nouns]
-    first = cached_text_features(enc, prompts, store)
+    first = encode_texts_via_cache(enc, prompts, store)
     np.testing.assert_array_equal(first[:, 0], [len(p) for p in prompts])
-    cached_text_features(enc, prompts, store)
+    encode_texts_via_cache(enc, prompts, store)
     assert enc.calls == 1
-    cached_text_features(enc, [f"a photo of {n}" for n in nouns], store)  # another template
+    encode_texts_via_cache(enc, [f"a photo of {n}" for n in nouns], store)  # another template
     assert enc.calls == 2
-    cached_text_features(enc, prompts[::-1], store)  # rows follow order, so order is in the key
+    encode_texts_via_cache(enc, prompts[::-1], store)  # rows follow order, so order is in the key
     assert enc.calls == 3
-    cached_text_features(CountingTextEncoder(precision="fp32"), prompts, store)
+    encode_texts_via_cache(CountingTextEncoder(precision="fp32"), prompts, store)
     assert enc.calls == 3 and len(list(tmp_path.glob("*.npy"))) == 4
 
 
@@ -217,7 +217,7 @@ def _sun_layout(root, n=4):
 def test_cached_image_features_hit_miss_and_invalidation(tiny_encoder, tmp_path, monkeypatch):
     dataset, folder = _sun_layout(tmp_path / "data")
     store = EmbeddingCache(tmp_path / "cache")
-    first = cached_image_features(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
+    first = encode_images_via_cache(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
     assert first.shape == (4, 8) and first.dtype == np.float32
     direct, rows = encode_images(tiny_encoder, dataset.torch_dataset(tiny_encoder.transform), batch_size=3,
                                  num_workers=0)
@@ -227,27 +227,27 @@ def test_cached_image_features_hit_miss_and_invalidation(tiny_encoder, tmp_path,
         batch = torch.stack([tiny_encoder.transform(Image.open(f)) for f in dataset.files()])
         manual = tiny_encoder.model.encode_image(batch, normalize=False).numpy()
     np.testing.assert_allclose(first, manual, rtol=1e-4, atol=1e-5)
-    np.testing.assert_array_equal(cached_text_features(tiny_encoder, ["x"], store),
+    np.testing.assert_array_equal(encode_texts_via_cache(tiny_encoder, ["x"], store),
                                   tiny_encoder.encode_text(["x"]))
 
     calls = []
     real = tiny_encoder.encode_image_tensor
     monkeypatch.setattr(tiny_encoder, "encode_image_tensor", lambda x: calls.append(len(x)) or real(x))
-    again = cached_image_features(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
+    again = encode_images_via_cache(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
     assert calls == [] and np.array_equal(again, first)  # a hit does no encoding
 
     Image.new("RGB", (30, 30), (5, 5, 5)).save(folder / "sun_1.jpg")  # a replaced file (other size)
-    changed = cached_image_features(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
+    changed = encode_images_via_cache(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
     assert calls == [3, 3] and not np.allclose(changed[1], first[1])  # the last batch is padded
     np.testing.assert_array_equal(changed[[0, 2, 3]], first[[0, 2, 3]])
 
     # Uncompressed pixels (BMP bytes; PIL reads by content) make two different images of one size.
     Image.new("RGB", (20, 24), (9, 9, 9)).save(folder / "sun_2.jpg", format="BMP")
-    before = cached_image_features(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
+    before = encode_images_via_cache(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
     size = (folder / "sun_2.jpg").stat().st_size
     Image.new("RGB", (20, 24), (200, 9, 9)).save(folder / "sun_2.jpg", format="BMP")
     assert (folder / "sun_2.jpg").stat().st_size == size
-    after = cached_image_features(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
+    after = encode_images_via_cache(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
     assert calls == [3, 3] * 3  # a miss, not the stale entry
     assert not np.allclose(after[2], before[2])
 
@@ -259,9 +259,9 @@ def test_cached_image_features_skip_unreadable_records_paths(tiny_encoder, tmp_p
     (folder / "sun_2.jpg").write_bytes(b"corrupt")
     store = EmbeddingCache(tmp_path / "cache")
     with pytest.raises(UnreadableImageError, match="sun_2.jpg"):
-        cached_image_features(tiny_encoder, dataset, store, num_workers=0)
+        encode_images_via_cache(tiny_encoder, dataset, store, num_workers=0)
     assert list((tmp_path / "cache").glob("*.npy")) == []  # nothing cached on failure
-    feats = cached_image_features(tiny_encoder, dataset, store, num_workers=0, skip_unreadable=True)
+    feats = encode_images_via_cache(tiny_encoder, dataset, store, num_workers=0, skip_unreadable=True)
     assert feats.shape == (3, 8)
     (sidecar,) = (tmp_path / "cache").glob("*.json")
     meta = json.loads(sidecar.read_text())["meta"]
@@ -383,18 +383,18 @@ def test_unwritable_cache_fails_before_computing_and_hits_still_read(tmp_path, m
     root = tmp_path / "shared-cache"
     store = EmbeddingCache(root)
     enc = CountingTextEncoder()
-    cached = cached_text_features(enc, ["a photo of a tench"], store)  # filled while writable
+    cached = encode_texts_via_cache(enc, ["a photo of a tench"], store)  # filled while writable
     _deny_writes_to(monkeypatch, root)
     with pytest.raises(PermissionError, match=rf"(?s){root}.*not writable.*paths\.cache_dir"):
-        cached_text_features(enc, ["a photo of a goldfish"], store)
+        encode_texts_via_cache(enc, ["a photo of a goldfish"], store)
     assert enc.calls == 1  # failed before encoding
-    np.testing.assert_array_equal(cached_text_features(enc, ["a photo of a tench"], store), cached)  # hits read
+    np.testing.assert_array_equal(encode_texts_via_cache(enc, ["a photo of a tench"], store), cached)  # hits read
     assert enc.calls == 1
 
     dataset, _ = _sun_layout(tmp_path / "data")
     images = FakeImageEncoder()
     with pytest.raises(PermissionError, match=rf"{root}.*paths\.cache_dir"):
-        cached_image_features(images, dataset, store, num_workers=0)
+        encode_images_via_cache(images, dataset, store, num_workers=0)
     assert images.calls == 0
     assert len(list(root.glob("*.npy"))) == 1
 
@@ -404,7 +404,7 @@ def test_cache_folder_that_cannot_be_created_fails_before_computing(tmp_path):
     store = EmbeddingCache(tmp_path / "a-file" / "cache")  # real filesystem error, even for root
     enc = CountingTextEncoder()
     with pytest.raises(PermissionError, match=r"a-file/cache cannot be created.*paths\.cache_dir"):
-        cached_text_features(enc, ["a photo of a tench"], store)
+        encode_texts_via_cache(enc, ["a photo of a tench"], store)
     assert enc.calls == 0
 
 
@@ -417,7 +417,7 @@ def test_read_only_cache_folder_fails_before_computing_as_non_root(tmp_path):
     try:
         enc = CountingTextEncoder()
         with pytest.raises(PermissionError, match=rf"{root}.*not writable"):
-            cached_text_features(enc, ["a photo of a tench"], EmbeddingCache(root))
+            encode_texts_via_cache(enc, ["a photo of a tench"], EmbeddingCache(root))
         assert enc.calls == 0
     finally:
         root.chmod(0o755)

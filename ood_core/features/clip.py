@@ -10,10 +10,6 @@ sharded over the ranks of ``torchrun`` when a process group is initialised (same
 
 Images are encoded by one loop, :func:`_image_batch_features` (decode on the encoder's path, pad
 to the full batch, forward); :func:`encode_images` runs it without the cache (tests, benchmarks).
-
-Layers of the package (each module imports only those above it in this list):
-``files``; ``images``, ``cache``, ``distributed``, ``hub``; ``image_sets``, ``gpu_decode``;
-``encoders``; ``clip``. The package's ``__init__`` imports none of them.
 """
 
 from __future__ import annotations

@@ -244,11 +244,6 @@ _SETS: dict[str, SetSpec] = {
 OPENOOD_V15_IMAGENET1K = {"id": "openood_imagenet1k", "near": ("ssb_hard", "ninco"),
                           "far": ("openood_inaturalist", "openood_textures", "openimage_o")}
 
-
-#: OpenOOD v1.5's ImageNet-1k benchmark: near- and far-OOD sets as that benchmark groups them.
-OPENOOD_V15_IMAGENET1K = {"id": "openood_imagenet1k", "near": ("ssb_hard", "ninco"),
-                          "far": ("openood_inaturalist", "openood_textures", "openimage_o")}
-
 #: The registered image-set names.
 IMAGE_SETS: tuple[str, ...] = tuple(_SETS)
 
