@@ -54,7 +54,7 @@ def feature_source(params: StudyParams, layout: Layout, benchmark: str, backbone
         if key not in _WORLDS:
             _WORLDS[key] = simulate.build_world(config, wordnet_dir=wordnet_dir)
         return _WORLDS[key]
-    from ood_core.features import datasets, distributed, encoders
+    from ood_core.features import distributed, encoders, image_sets
     from ood_core.features.cache import EmbeddingCache
     from ood_core.features.clip import ClipFeatures
 
@@ -64,8 +64,8 @@ def feature_source(params: StudyParams, layout: Layout, benchmark: str, backbone
     # (rank 0 only: it opens every image header; the others wait at the first cache decision).
     skip_unreadable = params.get("encoder.skip_unreadable")
     counts = sets.expected_counts or {}
-    sets_by_split = {s: (_checked(datasets, s, data_root, skip_unreadable, counts.get(s)) if ranks.is_main
-                         else datasets.get_dataset(s, root=data_root)) for s in (sets.id, *sets.ood)}
+    sets_by_split = {s: (_checked(s, data_root, skip_unreadable, counts.get(s)) if ranks.is_main
+                         else image_sets.image_set(s, root=data_root)) for s in (sets.id, *sets.ood)}
     weights_dir = layout.weights_dir(params)
     weights_dir = None if weights_dir is None else str(weights_dir)
     device = None
@@ -97,10 +97,10 @@ def check_sets(benchmark: str, sets, backbone: str) -> None:
 
         valid_id, valid_ood = [simulate.ID_SET], list(simulate.OOD_SETS)
     else:
-        from ood_core.features import datasets
+        from ood_core.features import image_sets as registry
 
-        valid_id = datasets.list_benchmarks("id") + datasets.list_benchmarks("id_shift")
-        valid_ood = datasets.list_benchmarks("ood")
+        valid_id = registry.list_image_sets("id") + registry.list_image_sets("id_shift")
+        valid_ood = registry.list_image_sets("ood")
     if sets.id not in valid_id:
         raise unknown_key_error(f"{where}.id", sets.id, valid_id)
     for ood in sets.ood:
@@ -111,9 +111,9 @@ def check_sets(benchmark: str, sets, backbone: str) -> None:
 def check_image_sets(image_sets: dict, names) -> None:
     """``image_sets`` of params.yaml must map each of ``names`` to its registry folder: DVC tracks
     exactly those folders (the ``image_set`` stages), and dvc.yaml cannot derive the list itself."""
-    from ood_core.features import datasets
+    from ood_core.features import image_sets as registry
 
-    need = {name: datasets.get_dataset(name, root=".").path.as_posix() for name in names}
+    need = {name: registry.image_set(name, root=".").path.as_posix() for name in names}
     wrong = sorted(k for k, v in need.items() if image_sets.get(k) != v)
     if wrong:
         lines = "".join(f"\n  {k}: {v}" for k, v in need.items())
@@ -122,14 +122,16 @@ def check_image_sets(image_sets: dict, names) -> None:
                          f"(the image_set stages); put this in params.yaml:\nimage_sets:{lines}")
 
 
-def _checked(datasets, name: str, data_root, skip_unreadable: bool, expected_count: int | None = None):
-    """The dataset, complete by ``check()``; with ``skip_unreadable`` a report whose only problem
+def _checked(name: str, data_root, skip_unreadable: bool, expected_count: int | None = None):
+    """The image set, complete by ``check()``; with ``skip_unreadable`` a report whose only problem
     is unreadable image files passes (the encoder then skips and records them). ``expected_count``:
     ``benchmark_sets.<b>.expected_counts`` (sets that are not the published ones)."""
+    from ood_core.features import image_sets
+
     count = {} if expected_count is None else {"expected_count": expected_count}
     if not skip_unreadable:
-        return datasets.require(name, root=data_root, **count)
-    dataset = datasets.get_dataset(name, root=data_root, **count)
+        return image_sets.require(name, root=data_root, **count)
+    dataset = image_sets.image_set(name, root=data_root, **count)
     report = dataset.check()
     if report.ok or (report.unreadable and len(report.problems) == 1):
         return dataset
