@@ -26,6 +26,7 @@ from typing import Any, Mapping
 import yaml
 
 from ood_core._params import param, parse, unknown_key_error
+from ood_study.layout import check_name
 
 __all__ = ["StudyParams", "UnlistedParamError", "EvaluationParams", "load_params", "SIMULATED", "PARAMS_FILE"]
 
@@ -104,6 +105,7 @@ def _names(value: Any, where: str, valid=None) -> tuple[str, ...]:
         raise ValueError(f"{where} = {value!r} must be a non-empty list of names"
                          + (f" from {sorted(valid)}" if valid is not None else ""))
     for v in value:
+        check_name(where, v)
         if valid is not None and v not in valid:
             raise unknown_key_error(where, v, valid)
     if len(set(value)) != len(value):
@@ -115,6 +117,9 @@ def _check_sets(name: str, sets: BenchmarkSets) -> BenchmarkSets:
     """The shape of one benchmark's block; its set names are checked against the registries by the
     embedding stages (:func:`ood_study.stages.embed.check_sets`)."""
     where = f"benchmark_sets.{name}"
+    check_name(f"{where}.id", sets.id)
+    for ood in sets.ood:
+        check_name(f"{where}.ood", ood)
     if name == SIMULATED:
         if not isinstance(sets.simulation, Mapping):
             raise ValueError(f"{where}.simulation = {sets.simulation!r} must be a mapping of the simulated "
@@ -173,6 +178,8 @@ def _check_image_sets(raw: Any) -> dict[str, str]:
     raw = {} if raw is None else raw
     if not isinstance(raw, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
         raise ValueError(f"image_sets = {raw!r} must map image-set names to their folders under paths.data_root")
+    for key in raw:
+        check_name("image_sets key", key)
     return dict(raw)
 
 
@@ -239,6 +246,8 @@ def parse_tree(raw: Any, source: str = PARAMS_FILE) -> dict:
     sets_raw = raw["benchmark_sets"]
     if not isinstance(sets_raw, Mapping):
         raise ValueError("benchmark_sets must map benchmark names to {id, ood}")
+    for name in sets_raw:
+        check_name("benchmark_sets key", name)
     tree: dict = {
         "benchmark_sets": {name: _check_sets(name, parse(BenchmarkSets, block, f"benchmark_sets.{name}"))
                            for name, block in sets_raw.items()},
@@ -251,6 +260,7 @@ def parse_tree(raw: Any, source: str = PARAMS_FILE) -> dict:
         raise ValueError("method_params must map method names to {mining, scoring} blocks")
     tree["methods"] = _names(raw["methods"], "methods", method_blocks)
     for name, block in method_blocks.items():
+        check_name("method_params key", name)
         if not isinstance(block, Mapping) or set(block) - {"mining", "scoring"}:
             bad = sorted(set(block) - {"mining", "scoring"}) if isinstance(block, Mapping) else block
             raise ValueError(f"method_params.{name} = {bad!r}: a method block holds only `mining:` and `scoring:`")

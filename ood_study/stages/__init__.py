@@ -13,7 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ood_study.layout import Layout
+from ood_study.layout import Layout, check_name
 from ood_study.params import PARAMS_FILE, StudyParams, load_params
 
 __all__ = ["log", "stage_main", "stage_params"]
@@ -36,6 +36,7 @@ def stage_main(module_doc: str, keys, run, item_args=(), argv=None) -> None:
     for name in item_args:
         parser.add_argument(f"--{name}", required=True)
     args = parser.parse_args(argv)
-    item = {name: getattr(args, name) for name in item_args}
+    # The matrix item becomes file names: each must be a name (no '/', no '..'), checked before anything runs.
+    item = {name: check_name(f"--{name}", getattr(args, name)) for name in item_args}
     params = stage_params(load_params(args.params), keys, **item)
     run(params, Layout(Path(args.root)), **item)

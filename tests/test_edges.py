@@ -1,0 +1,72 @@
+"""Hard edges (issue 20): hostile inputs give a clear error or a correct result, never a write outside
+the project, a lost result, an input counted twice or unbounded work. One test (or a few) per item."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ood_study.layout import Layout, check_name
+from ood_study.params import parse_tree
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _shipped() -> dict:
+    with open(REPO / "params.yaml") as f:
+        return yaml.safe_load(f)
+
+
+# --- item 1: names that become paths ----------------------------------------------------------------
+
+@pytest.mark.parametrize("stage, argv, flag", [
+    ("embed", ["text", "--benchmark", "simulated", "--backbone", "../../../../../x"], "--backbone"),
+    ("embed", ["images", "--benchmark", "/tmp/abs", "--backbone", "ViT-B-16"], "--benchmark"),
+    ("mine", ["--benchmark", "simulated", "--backbone", "../../y", "--method", "mcm"], "--backbone"),
+    ("score", ["--benchmark", "simulated", "--backbone", "ViT-B-16", "--method", "a/../../b"], "--method"),
+    ("notebook", ["--notebook", "01_main_table", "--benchmark", "../../z"], "--benchmark"),
+])
+def test_stage_arguments_that_are_not_names_are_refused_before_anything_is_written(tmp_path, stage, argv, flag):
+    import importlib
+
+    root = tmp_path / "a" / "b" / "c" / "d" / "e" / "project"
+    root.mkdir(parents=True)
+    module = importlib.import_module(f"ood_study.stages.{stage}")
+    if stage == "notebook":
+        from ood_study.notebook import NOTEBOOKS
+
+        argv = ["--notebook", next(iter(NOTEBOOKS)), *argv[2:]]
+    with pytest.raises(ValueError, match=rf"{flag} = .* is not a valid name.*no '/', no '\.\.'"):
+        module.main([*argv, "--root", str(root), "--params", str(REPO / "params.yaml")])
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda p: p["benchmark_sets"].__setitem__("../../evil", p["benchmark_sets"]["simulated"] | {"simulation": None}),
+     "benchmark_sets key"),
+    (lambda p: p.__setitem__("backbones", ["ViT-B-16", "../w"]), "backbones"),
+    (lambda p: p["image_sets"].__setitem__("a/b", "x"), "image_sets key"),
+    (lambda p: p["method_params"].__setitem__("/abs", {}), "method_params key"),
+    (lambda p: p["benchmark_sets"]["simulated"].__setitem__("ood", ["inaturalist", "../up"]), "benchmark_sets.simulated.ood"),
+])
+def test_params_keys_that_become_paths_are_checked_as_names(edit, key):
+    raw = _shipped()
+    edit(raw)
+    with pytest.raises(ValueError, match=rf"{key} = .* is not a valid name"):
+        parse_tree(copy.deepcopy(raw))
+
+
+def test_every_layout_path_stays_under_the_root(tmp_path):
+    layout = Layout(tmp_path)
+    for call in (lambda: layout.scores("simulated-ViT-B-16", "../../m"), lambda: layout.image_file("s", "/etc/x"),
+                 lambda: layout.notebook_dir("..", "nb"), lambda: layout.text_file("../s", "id.npy"),
+                 lambda: layout.negatives("s", "a\\..\\b")):
+        with pytest.raises(ValueError, match="is not a valid name"):
+            call()
+    # valid names give paths under the root (the names of params.yaml and the dvc.yaml templates)
+    assert layout.scores("simulated-ViT-B-16", "dnm_auto").resolve().is_relative_to(tmp_path.resolve())
+    assert check_name("backbone", "ViT-L-14-336") == "ViT-L-14-336"
+    assert check_name("study", "{benchmark}-{backbone}") == "{benchmark}-{backbone}"
