@@ -33,11 +33,13 @@ simulated benchmark carries "simulated" in its path.
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Layout", "study_name", "check_name", "NAME_PATTERN", "TEXT_FILES"]
+__all__ = ["Layout", "study_name", "check_name", "write_text_atomic", "NAME_PATTERN", "TEXT_FILES"]
 
 #: The one rule for a name that becomes a file or folder name (a stage argument, a benchmark, backbone,
 #: method, set or notebook name, a ``benchmark_sets`` key): letters, digits, ``.``, ``_``, ``+``, ``-``,
@@ -61,6 +63,21 @@ def check_name(where: str, value) -> str:
                          f"match {NAME_PATTERN} (letters, digits, '.', '_', '+', '-'; no '/', no '..', at most 100 "
                          "characters), e.g. 'simulated' or 'ViT-B-16'; fix the argument or the params.yaml key")
     return value
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file in its folder renamed over it, so a
+    failure while writing (an encoding error, a full disk) leaves the previous file whole."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def study_name(benchmark: str, backbone: str) -> str:

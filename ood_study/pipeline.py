@@ -117,8 +117,9 @@ def stages() -> list[Stage]:
               outs=(str(L.scores(STUDY, "{method}")), str(L.score_details(STUDY, "{method}"))),
               metrics=({str(L.metrics(STUDY, "{method}")): {"cache": False}},)),
         *(_notebook_stage(name) for name in NOTEBOOKS),
-        Stage("report", "ood_study.stages.report", deps=(str(L.metrics_root),),
-              outs=({str(L.report): {"cache": False}},)),
+        # cached (not `cache: false`): DVC removes an output before re-running its stage, and results/ is not
+        # in git, so only its cache can bring back the last good report after a failing run (`dvc checkout`).
+        Stage("report", "ood_study.stages.report", deps=(str(L.metrics_root),), outs=(str(L.report),)),
     ]
 
 

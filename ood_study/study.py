@@ -23,7 +23,7 @@ from ood_core.features import TextFeatures
 from ood_core.features.files import read_features
 from ood_core.metrics import group_averages
 from ood_core.text.corpus import Corpus
-from ood_study.layout import ID_LIKE_FILE, TEXT_FILES, Layout, study_name
+from ood_study.layout import ID_LIKE_FILE, TEXT_FILES, Layout, study_name, write_text_atomic
 from ood_study.params import SIMULATED
 
 __all__ = ["Study", "load_study", "evaluate", "pair_arrays", "summarize", "write_json", "write_npz", "round_sig",
@@ -181,9 +181,7 @@ def seed_spread(per_seed: dict[int, dict[str, dict]]) -> dict[str, dict[str, dic
 
 def write_json(path: Path, obj) -> None:
     """Deterministic JSON (sorted keys, fixed indentation) so reruns are byte-identical."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")  # a failure keeps the old file
 
 
 def round_sig(obj, digits: int = SIG_DIGITS):

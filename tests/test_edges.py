@@ -70,3 +70,28 @@ def test_every_layout_path_stays_under_the_root(tmp_path):
     assert layout.scores("simulated-ViT-B-16", "dnm_auto").resolve().is_relative_to(tmp_path.resolve())
     assert check_name("backbone", "ViT-L-14-336") == "ViT-L-14-336"
     assert check_name("study", "{benchmark}-{backbone}") == "{benchmark}-{backbone}"
+
+
+# --- item 2: a failing stage never removes a good output DVC cannot restore ----------------------------
+
+def test_the_report_is_a_cached_dvc_output_so_checkout_restores_it_after_a_failing_run():
+    # DVC deletes a stage's outputs before running it; results/ is not in git, so a `cache: false` report
+    # would be gone for good after a failing `report` stage.
+    with open(REPO / "dvc.yaml") as f:
+        outs = yaml.safe_load(f)["stages"]["report"]["outs"]
+    assert outs == ["results/report.md"]
+
+
+def test_a_failing_report_write_keeps_the_previous_report(tmp_path, monkeypatch):
+    from ood_study.params import load_params
+    from ood_study.stages import report
+
+    layout = Layout(tmp_path)
+    layout.report.parent.mkdir(parents=True)
+    layout.report.write_text("the last good report\n")
+    # a table that cannot be encoded fails half-way through the write, as a full disk would
+    monkeypatch.setattr(report, "build_report", lambda params, layout: "| method |\n" + "\ud800")
+    with pytest.raises(UnicodeEncodeError):
+        report.run(load_params(REPO / "params.yaml"), layout)
+    assert layout.report.read_text() == "the last good report\n"
+    assert sorted(p.name for p in layout.report.parent.iterdir()) == ["report.md"]  # no temporary file left
