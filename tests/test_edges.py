@@ -95,3 +95,58 @@ def test_a_failing_report_write_keeps_the_previous_report(tmp_path, monkeypatch)
         report.run(load_params(REPO / "params.yaml"), layout)
     assert layout.report.read_text() == "the last good report\n"
     assert sorted(p.name for p in layout.report.parent.iterdir()) == ["report.md"]  # no temporary file left
+
+
+# --- item 3: an image listed twice is an error naming the lines ---------------------------------------
+
+def _jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (6, 5), (200, 10, 30)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def _expect_count(monkeypatch, name: str, count: int) -> None:
+    import dataclasses
+
+    from ood_core.features import image_sets
+
+    spec = image_sets._SETS[name]
+    split = dataclasses.replace(spec.splits[spec.default_split], expected_count=count)
+    monkeypatch.setitem(image_sets._SETS, name, dataclasses.replace(spec, splits={**spec.splits, spec.default_split: split}))
+
+
+@pytest.mark.parametrize("lines", [["ninco/a.jpg", "ninco/b.jpg", "ninco/a.jpg"],
+                                   ["ninco/a.jpg", "ninco/b.jpg", "ninco/./a.jpg"],
+                                   ["ninco/a.jpg", "ninco/b.jpg", "ninco//a.jpg"]])
+def test_an_openood_list_naming_an_image_twice_fails_check_naming_both_lines(tmp_path, monkeypatch, lines):
+    from ood_core.features import image_sets
+
+    jpeg = _jpeg()
+    for rel in ("ninco/a.jpg", "ninco/b.jpg"):
+        (tmp_path / "openood/images_largescale" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "openood/images_largescale" / rel).write_bytes(jpeg)
+    list_path = tmp_path / "openood/benchmark_imglist/imagenet/test_ninco.txt"
+    list_path.parent.mkdir(parents=True)
+    list_path.write_text("".join(f"{r} -1\n" for r in lines))
+    _expect_count(monkeypatch, "ninco", 3)  # the old check said "OK, 3 images"
+    report = image_sets.image_set("ninco", tmp_path).check()
+    assert not report.ok
+    assert report.problems == [f"{list_path}: 1 image(s) listed twice, which would be scored twice: "
+                               "line 3 repeats line 1 (ninco/a.jpg); delete the repeated lines"]
+    with pytest.raises(ValueError, match="line 3 repeats line 1"):
+        image_sets.image_set("ninco", tmp_path).files()
+
+
+def test_a_food101_split_file_naming_an_image_twice_is_an_error(tmp_path):
+    from ood_core.features import image_sets
+
+    root = tmp_path / "food-101"
+    (root / "meta").mkdir(parents=True)
+    (root / "meta" / "test.txt").write_text("apple_pie/1\napple_pie/2\n\napple_pie/1\n")
+    with pytest.raises(ValueError, match=r"test.txt: 1 image\(s\) listed twice.*line 4 repeats line 1 "
+                                         r"\(apple_pie/1.jpg\)"):
+        image_sets._food101_files(image_sets.image_set("food101", tmp_path))
