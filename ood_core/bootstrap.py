@@ -46,6 +46,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ood_core import _array
+from ood_core.metrics import check_ood_set_names
 
 __all__ = ["metric_intervals", "bootstrap_draws", "weighted_metrics", "METRICS", "CHUNK_ELEMENTS"]
 
@@ -240,8 +241,7 @@ def weighted_metrics(id_scores, ood_scores, id_weights, ood_weights) -> dict[str
 def _check_pairs(pairs) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     if not isinstance(pairs, Mapping) or not pairs:
         raise ValueError("pairs must be a non-empty mapping OOD set -> (id_scores, ood_scores)")
-    if "average" in pairs:
-        raise ValueError("'average' is reserved for the average over the OOD sets; rename that OOD set")
+    check_ood_set_names(pairs, "pairs")
     out = {}
     for name, pair in pairs.items():
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:

@@ -36,6 +36,7 @@ def score_pairs(method: str, id_images, ood_images: Mapping[str, object], texts:
     get the estimate's record).
     """
     m = _methods.get(method)
+    _metrics.check_ood_set_names(ood_images, "ood_images")
     params, _ = m.resolve_params(texts, negatives, params)
     if m.test_time:
         return {name: m.score_pair(id_images, x, texts, negatives, params) for name, x in ood_images.items()}
@@ -70,6 +71,7 @@ def evaluate(method: str, id_images, ood_images: Mapping[str, object], id_labels
     m = _methods.get(method)
     if not ood_images:
         raise ValueError("ood_images is empty: give at least one OOD set")
+    _metrics.check_ood_set_names(ood_images, "ood_images")
     id_labels = np.asarray(id_labels)
     if m.mines or negatives is not None:
         if candidates is None or is_adj is None:
@@ -90,7 +92,7 @@ def evaluate(method: str, id_images, ood_images: Mapping[str, object], id_labels
     pairs = score_pairs(method, id_images, ood_images, texts, negatives, sp)
     rows = {name: _metrics.ood_metrics(id_scores, ood_scores) for name, (id_scores, ood_scores) in pairs.items()}
     table = 100.0 * pd.DataFrame.from_dict(rows, orient="index")[["fpr95", "auroc", "aupr_in", "aupr_out"]]
-    table.loc["average"] = table.mean(axis=0)
+    table.loc[_metrics.AVERAGE] = table.mean(axis=0)
     table.index.name = "ood_set"
     table.attrs["resolved"] = resolved  # what was estimated from the data (e.g. tau: auto), else {}
     return table

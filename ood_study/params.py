@@ -120,6 +120,9 @@ def _check_sets(name: str, sets: BenchmarkSets) -> BenchmarkSets:
     check_name(f"{where}.id", sets.id)
     for ood in sets.ood:
         check_name(f"{where}.ood", ood)
+        if ood in GROUP_RESERVED:
+            raise ValueError(f"{where}.ood lists {ood!r}, a name reserved for the mean over the OOD sets in every "
+                             "result table; rename that set")
     if name == SIMULATED:
         if not isinstance(sets.simulation, Mapping):
             raise ValueError(f"{where}.simulation = {sets.simulation!r} must be a mapping of the simulated "

@@ -112,6 +112,7 @@ def evaluate(pairs: dict[str, tuple[np.ndarray, np.ndarray]], groups=None) -> di
     """
     if not pairs:
         raise ValueError("no OOD sets to evaluate")
+    _metrics.check_ood_set_names(pairs, "pairs")
     per_set = {s: _metrics.ood_metrics(id_scores, ood_scores) for s, (id_scores, ood_scores) in pairs.items()}
     per_set.update(group_averages({s: per_set[s] for s in pairs}, groups))
     per_set["average"] = {m: float(np.mean([per_set[s][m] for s in pairs])) for m in METRIC_NAMES}

@@ -150,3 +150,38 @@ def test_a_food101_split_file_naming_an_image_twice_is_an_error(tmp_path):
     with pytest.raises(ValueError, match=r"test.txt: 1 image\(s\) listed twice.*line 4 repeats line 1 "
                                          r"\(apple_pie/1.jpg\)"):
         image_sets._food101_files(image_sets.image_set("food101", tmp_path))
+
+
+# --- item 4: reserved names are refused where they enter ---------------------------------------------
+
+def _clusters(seed: int, n: int, d: int = 8, shift: float = 0.0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)) + shift
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_evaluate_refuses_an_ood_set_named_average_instead_of_dropping_it():
+    from ood_core.evaluation import evaluate
+
+    labels = _clusters(0, 3)
+    with pytest.raises(ValueError, match="an OOD set is named 'average', which is reserved .* rename that OOD set"):
+        evaluate("mcm", _clusters(1, 20), {"inat": _clusters(2, 20), "average": _clusters(3, 20)}, labels)
+    # a set with another name still gets its row and the mean row
+    table = evaluate("mcm", _clusters(1, 20), {"inat": _clusters(2, 20), "averaged": _clusters(3, 20)}, labels)
+    assert list(table.index) == ["inat", "averaged", "average"]
+
+
+def test_study_evaluate_and_params_refuse_an_ood_set_named_average():
+    import numpy as np
+
+    from ood_study.study import evaluate
+
+    pair = (np.arange(5.0), np.arange(5.0) - 2)
+    with pytest.raises(ValueError, match="pairs: an OOD set is named 'average'"):
+        evaluate({"a": pair, "average": pair})
+    raw = _shipped()
+    raw["benchmark_sets"]["simulated"]["ood"] = ["inaturalist", "average"]
+    with pytest.raises(ValueError, match=r"benchmark_sets.simulated.ood lists 'average', a name reserved"):
+        parse_tree(raw)
