@@ -143,12 +143,15 @@ def parse_per_backbone(cls: type, block: Mapping[str, Any] | None, backbone: str
 
     Every override entry is checked (keys and values), whichever backbone is asked for, so a
     typo in any backbone's override fails at once. ``known_backbones`` (optional) restricts the
-    names allowed under ``per_backbone``.
+    names allowed under ``per_backbone`` and ``backbone`` itself.
     """
     block = dict(block or {})
     overrides = block.pop(PER_BACKBONE, None) or {}
     if not isinstance(overrides, Mapping):
         raise ValueError(f"{where}.{PER_BACKBONE} must map backbone names to parameter overrides")
+    if known_backbones is not None and backbone not in known_backbones:  # never drop its overrides silently
+        raise ValueError(f"{where}: backbone {backbone!r} is not a known backbone; use one of {sorted(known_backbones)} "
+                         "(an unknown name would silently take none of the per_backbone values)")
     base = parse(cls, block, where)
     for name, override in overrides.items():
         if known_backbones is not None and name not in known_backbones:

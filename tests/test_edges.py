@@ -185,3 +185,64 @@ def test_study_evaluate_and_params_refuse_an_ood_set_named_average():
     raw["benchmark_sets"]["simulated"]["ood"] = ["inaturalist", "average"]
     with pytest.raises(ValueError, match=r"benchmark_sets.simulated.ood lists 'average', a name reserved"):
         parse_tree(raw)
+
+
+# --- item 5: index arrays and flags validated, naming the argument ----------------------------------
+
+def _evaluate_inputs():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    labels, cands = _clusters(0, 3), _clusters(4, 12)
+    is_adj = np.array([False] * 8 + [True] * 4)
+    return _clusters(1, 20), {"inat": _clusters(2, 20)}, labels, cands, is_adj, rng
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["yes", "no"] * 6, r"is_adj must hold booleans \(or 0/1 integers\), one flag per row; got dtype <U3 .*'yes'"),
+    ([0.0, 1.0] * 6, "is_adj must hold booleans .* got dtype float64"),
+    ([True] * 11, r"is_adj must be 1-D of length 12 \(one flag per row\); got shape \(11,\)"),
+])
+def test_is_adj_as_strings_floats_or_of_the_wrong_length_is_refused(flags, message):
+    from ood_core.evaluation import evaluate
+    from ood_core.features import TextFeatures
+
+    ind, ood, labels, cands, _, _ = _evaluate_inputs()
+    with pytest.raises(ValueError, match=message):
+        evaluate("neglabel", ind, ood, labels, cands, flags)
+    with pytest.raises(ValueError, match=message):
+        TextFeatures(labels, cands, cands[:0], flags)
+
+
+@pytest.mark.parametrize("negatives, message", [
+    ([0, 1, -1], r"negatives holds 1 index\(es\) outside \[0, 12\) .* first -1 at position 2"),
+    ([0, 1, 12], r"negatives holds 1 index\(es\) outside \[0, 12\) .* first 12 at position 2"),
+    ([0.0, 1.7], r"negatives has dtype float64: it must hold integer indices into the 12 rows"),
+    ([True, False], "negatives has dtype bool: it must hold integer indices"),
+])
+def test_negative_indices_that_wrap_truncate_or_overflow_are_named_errors(negatives, message):
+    import numpy as np
+
+    from ood_core.evaluation import evaluate
+
+    ind, ood, labels, cands, is_adj, _ = _evaluate_inputs()
+    with pytest.raises(ValueError, match=message):
+        evaluate("neglabel", ind, ood, labels, cands, is_adj, negatives=np.array(negatives))
+
+
+def test_empty_and_valid_negatives_still_score():
+    from ood_core.evaluation import evaluate
+
+    ind, ood, labels, cands, is_adj, _ = _evaluate_inputs()
+    table = evaluate("neglabel", ind, ood, labels, cands, is_adj, negatives=[0, 3, 9],
+                     scoring={"n_groups": 1})
+    assert list(table.index) == ["inat", "average"]
+
+
+def test_an_unknown_backbone_is_an_error_not_a_silent_drop_of_its_overrides():
+    from ood_core.evaluation import evaluate
+
+    ind, ood, labels, cands, is_adj, _ = _evaluate_inputs()
+    with pytest.raises(ValueError, match=r"scoring \(mcm\): backbone 'nosuch' is not a known backbone; use one of "
+                                         r"\['RN50', 'ViT-B-16'.*silently take none of the per_backbone values"):
+        evaluate("mcm", ind, ood, labels, backbone="nosuch")
