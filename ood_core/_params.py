@@ -20,7 +20,23 @@ import types
 import typing
 from typing import Any, Mapping
 
-__all__ = ["param", "parse", "parse_per_backbone", "unknown_key_error", "PER_BACKBONE"]
+__all__ = ["param", "parse", "parse_per_backbone", "unknown_key_error", "PER_BACKBONE", "check_seed", "MAX_SEED"]
+
+#: The largest seed (numpy takes any non-negative integer, torch.manual_seed one below 2**64).
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """``seed`` as an int in ``[0, MAX_SEED]``. Every library function that takes a seed calls this, so
+    ``None`` (numpy's "fresh entropy", a different result on every call) is refused everywhere, as
+    params.yaml refuses it; bools and floats are refused rather than read as 0/1 or truncated."""
+    from numbers import Integral
+
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= int(seed) <= MAX_SEED:
+        extra = (" (None would draw fresh entropy, a different result on every call; pass a fixed seed such as 0)"
+                 if seed is None else "")
+        raise ValueError(f"{name}={seed!r} must be an integer in [0, 2**63 - 1]{extra}")
+    return int(seed)
 
 PER_BACKBONE = "per_backbone"
 

@@ -46,6 +46,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ood_core import _array
+from ood_core._params import check_seed
 from ood_core.metrics import check_ood_set_names
 
 __all__ = ["metric_intervals", "bootstrap_draws", "weighted_metrics", "METRICS", "CHUNK_ELEMENTS"]
@@ -270,8 +271,7 @@ def bootstrap_draws(pairs, *, n_resamples: int = 1000, seed: int = 0, n_jobs: in
     """
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, Integral) or n_resamples < 1:
         raise ValueError(f"n_resamples={n_resamples!r} must be an integer >= 1 (the default is 1000)")
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be an integer >= 0")
+    seed = check_seed(seed)
     if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, Integral) or n_jobs < 1):
         raise ValueError(f"n_jobs={n_jobs!r} must be an integer >= 1, or None (one thread per CPU, at most one per set)")
     pairs = _check_pairs(pairs)

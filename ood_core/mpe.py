@@ -44,6 +44,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ood_core._params import check_seed
+
 __all__ = ["ESTIMATORS", "MPEResult", "estimate_proportion", "bbe", "elkan_noto", "classifier_outputs"]
 
 ESTIMATORS = ("bbe", "elkan_noto")
@@ -125,6 +127,7 @@ def classifier_outputs(positive, unlabeled, *, n_folds: int = 5, seed: int = 0, 
     other folds and scores the held-out one. Returns ``(positive_proba [n_p], unlabeled_proba [n_u])``
     float64: the predicted probability of the positive class.
     """
+    seed = check_seed(seed, "seed")
     from sklearn.linear_model import LogisticRegression
 
     pos, unl = _features(positive, "positive"), _features(unlabeled, "unlabeled")
@@ -171,6 +174,7 @@ def estimate_proportion(positive, unlabeled, *, estimator: str = "bbe", n_folds:
     Returns:
         :class:`MPEResult`. Same inputs and seed give the same numbers.
     """
+    seed = check_seed(seed, "seed")
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator={estimator!r} is unknown; valid: {list(ESTIMATORS)}")
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:

@@ -246,3 +246,52 @@ def test_an_unknown_backbone_is_an_error_not_a_silent_drop_of_its_overrides():
     with pytest.raises(ValueError, match=r"scoring \(mcm\): backbone 'nosuch' is not a known backbone; use one of "
                                          r"\['RN50', 'ViT-B-16'.*silently take none of the per_backbone values"):
         evaluate("mcm", ind, ood, labels, backbone="nosuch")
+
+
+# --- item 6: seed=None refused by every library function that takes a seed ----------------------------
+
+def _seeded_calls():
+    import numpy as np
+
+    from ood_core import bootstrap, mpe, scoring
+    from ood_core.features.encoders import load_encoder
+    from ood_core.methods.adaneg import adaneg_stream
+    from ood_core.text.prompts import csp_adjective_phrases
+
+    img, labels, negs = _clusters(1, 6), _clusters(0, 3), _clusters(4, 12)
+    pos, unl = np.random.default_rng(0).normal(size=(10, 4)), np.random.default_rng(1).normal(size=(10, 4))
+    pair = {"a": (np.arange(6.0), np.arange(6.0) - 3)}
+    return {
+        "make_groups": lambda seed: scoring.make_groups(12, 3, seed=seed),
+        "neglabel": lambda seed: scoring.neglabel(img, labels, negs, n_groups=3, seed=seed),
+        "dnm": lambda seed: scoring.dnm(img, labels, negs, n_groups=3, tau=0.1, seed=seed),
+        "adaneg_stream": lambda seed: adaneg_stream(img, labels, negs, n_groups=3, seed=seed),
+        "bootstrap_draws": lambda seed: bootstrap.bootstrap_draws(pair, n_resamples=5, seed=seed),
+        "metric_intervals": lambda seed: bootstrap.metric_intervals(pair, n_resamples=5, seed=seed),
+        "classifier_outputs": lambda seed: mpe.classifier_outputs(pos, unl, n_folds=2, seed=seed),
+        "estimate_proportion": lambda seed: mpe.estimate_proportion(pos, unl, n_folds=2, n_bootstrap=3, seed=seed),
+        "csp_adjective_phrases": lambda seed: csp_adjective_phrases(["red"], seed=seed),
+        "load_encoder": lambda seed: load_encoder("ViT-B-16", None, random_init_seed=seed),
+    }
+
+
+@pytest.mark.parametrize("function", [
+    "make_groups", "neglabel", "dnm", "adaneg_stream", "bootstrap_draws", "metric_intervals", "classifier_outputs",
+    "estimate_proportion", "csp_adjective_phrases", "load_encoder"])
+@pytest.mark.parametrize("seed", [None, -1, 1.5, True, "0", 2**64])
+def test_every_function_taking_a_seed_refuses_none_and_non_integers_alike(function, seed):
+    name = "random_init_seed" if function == "load_encoder" else "seed"
+    hint = r" \(None would draw fresh entropy" if seed is None else ""
+    with pytest.raises(ValueError, match=rf"{name}={seed!r}".replace("(", r"\(").replace(")", r"\)")
+                       + rf" must be an integer in \[0, 2\*\*63 - 1\]{hint}"):
+        _seeded_calls()[function](seed)
+
+
+def test_a_fixed_seed_gives_the_same_scores_on_every_call():
+    import numpy as np
+
+    calls = _seeded_calls()
+    for function in ("neglabel", "dnm", "adaneg_stream"):
+        first, second = calls[function](7), calls[function](7)
+        np.testing.assert_array_equal(np.asarray(first[0] if isinstance(first, tuple) else first),
+                                      np.asarray(second[0] if isinstance(second, tuple) else second))

@@ -41,6 +41,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ood_core._params import check_seed
+
 # The backbone names live in ood_core.backbones (no imports), so name checks need not import this module.
 from ood_core.backbones import BACKBONES, RANDOM_WEIGHT_BACKBONES, is_random_weights
 from ood_core.features.hub import WeightsNotAvailableError, open_clip_module, resolve_weights
@@ -196,6 +198,7 @@ def load_encoder(
     Raises ValueError (unknown model, tag, precision or preprocessing; the message lists valid
     values) and WeightsNotAvailableError (weights missing and not downloadable).
     """
+    random_init_seed = check_seed(random_init_seed, "random_init_seed")
     oc = open_clip_module()
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r} is unknown; valid: {PRECISIONS}")

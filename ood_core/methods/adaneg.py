@@ -83,7 +83,7 @@ import numpy as np
 import torch
 
 from ood_core import _array, scoring
-from ood_core._params import param
+from ood_core._params import check_seed, param
 from ood_core.methods import neglabel
 from ood_core.methods.base import Method
 
@@ -293,6 +293,7 @@ def adaneg_stream(stream, id_emb, neg_emb, *, temperature: float = 0.01, n_group
     Returns:
         ``[N]`` float64, in ``(0, 1 + lam]``; higher = ID.
     """
+    seed = check_seed(seed, "seed")
     temperature, n_groups, threshold, gap, memory_length, lam, beta, batch_size = _check_params(
         temperature, n_groups, threshold, gap, memory_length, lam, beta, batch_size)
     dtype, dev, x, id_t, neg_t = _array.prepare_embeddings(stream, id_emb, neg_emb, device)
