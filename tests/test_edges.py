@@ -295,3 +295,30 @@ def test_a_fixed_seed_gives_the_same_scores_on_every_call():
         first, second = calls[function](7), calls[function](7)
         np.testing.assert_array_equal(np.asarray(first[0] if isinstance(first, tuple) else first),
                                       np.asarray(second[0] if isinstance(second, tuple) else second))
+
+
+# --- item 7: tiny-random weights byte-identical across processes and folders ---------------------------
+
+_WRITE = ("import sys, tempfile, os; from ood_core.features.encoders import write_random_weights; "
+          "print(write_random_weights('tiny-random', sys.argv[1])); "
+          "print(sorted(n for n in os.listdir(tempfile.gettempdir()) if n.startswith('ood_core_models_')))")
+
+
+@pytest.mark.e2e  # two processes loading open_clip: ~15 s alone, a minute on a busy machine
+def test_tiny_random_weights_are_byte_identical_across_processes_and_folders(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "tmp").mkdir()
+    folders = [tmp_path / "one", tmp_path / "deep" / "two"]
+    runs = [subprocess.Popen([sys.executable, "-c", _WRITE, str(f)], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for f in folders]
+    outputs = [r.communicate(timeout=300) for r in runs]
+    assert all(r.returncode == 0 for r in runs), [err for _, err in outputs]
+    first, second = (Path(out.splitlines()[0]).read_bytes() for out, _ in outputs)
+    assert first == second and len(first) > 0
+    # item 10: registering the tiny architecture leaves no ood_core_models_* folder in the temp directory
+    assert [out.splitlines()[1] for out, _ in outputs] == ["[]", "[]"]
+    assert not [p for p in (tmp_path / "tmp").iterdir() if p.name.startswith("ood_core_models_")]

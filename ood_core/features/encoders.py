@@ -31,6 +31,7 @@
 from __future__ import annotations
 
 import difflib
+import io
 import json
 import os
 import tempfile
@@ -70,13 +71,16 @@ def register_model_config(name: str, config: dict, directory: str | os.PathLike 
     """Make an architecture ``config`` (open_clip's JSON schema) loadable as model ``name``.
 
     ``config`` needs ``embed_dim``, ``vision_cfg`` and ``text_cfg``. The JSON is written to
-    ``directory`` (a fresh temporary folder by default) and registered with
+    ``directory`` (by default a temporary folder, removed once registered) and registered with
     ``open_clip.add_model_config``. Returns ``name``. Used for tiny random-weight test models.
     """
     missing = [k for k in ("embed_dim", "vision_cfg", "text_cfg") if k not in config]
     if missing:
         raise ValueError(f"model config {name!r} lacks {missing}; open_clip needs embed_dim, vision_cfg, text_cfg")
-    folder = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="ood_core_models_"))
+    if directory is None:  # open_clip reads the JSON when registering: nothing stays in the temp folder
+        with tempfile.TemporaryDirectory(prefix="ood_core_models_") as tmp:
+            return register_model_config(name, config, tmp)
+    folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.json").write_text(json.dumps(config))
     open_clip_module().add_model_config(folder)
@@ -298,7 +302,8 @@ def write_random_weights(name: str, folder: str | os.PathLike) -> Path:
     """Write the seeded random-init weights of test backbone ``name`` to ``<folder>/<model>.pt``.
 
     The file is a plain ``state_dict`` (what open_clip loads from a local weights file), the same
-    bytes on every machine for the same torch version; returns its path. Never for results.
+    bytes in every process, folder and machine for the same torch version; returns its path. Never
+    for results.
     """
     if name not in RANDOM_WEIGHT_BACKBONES:
         raise ValueError(f"backbone={name!r} is not a random-weight test backbone; valid: "
@@ -308,7 +313,14 @@ def write_random_weights(name: str, folder: str | os.PathLike) -> Path:
                            random_init_seed=RANDOM_WEIGHT_BACKBONES[name]["seed"])
     path = _random_weights_file(name, folder)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Serialised in memory: torch.save to a file names the zip's top folder after that file (here the
+    # temporary name, with the pid), so the bytes and the embedding-cache key would change every time.
+    buffer = io.BytesIO()
+    torch.save(encoder.model.state_dict(), buffer)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(encoder.model.state_dict(), tmp)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(buffer.getvalue())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
