@@ -45,8 +45,14 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ood_core._params import check_seed
+from ood_core._progress import Progress
 
 __all__ = ["ESTIMATORS", "MPEResult", "estimate_proportion", "bbe", "elkan_noto", "classifier_outputs"]
+
+#: Ceiling of ``n_bootstrap`` (DNM's ``tau_n_bootstrap`` in params.yaml).
+MAX_BOOTSTRAP = 100_000
+#: From this many resamples on, a progress line on stderr every 30 s.
+PROGRESS_FROM = 10_000
 
 ESTIMATORS = ("bbe", "elkan_noto")
 
@@ -177,8 +183,10 @@ def estimate_proportion(positive, unlabeled, *, estimator: str = "bbe", n_folds:
     seed = check_seed(seed, "seed")
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator={estimator!r} is unknown; valid: {list(ESTIMATORS)}")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap={n_bootstrap!r} must be an integer >= 0")
+    if (isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer))
+            or not 0 <= n_bootstrap <= MAX_BOOTSTRAP):
+        raise ValueError(f"n_bootstrap={n_bootstrap!r} must be an integer in [0, {MAX_BOOTSTRAP:,}] (the default is "
+                         "1000; each resample refits nothing but re-sorts both samples)")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence={confidence} must be in (0, 1)")
     if not (0.0 < delta < 1.0) or gamma < 0.0:
@@ -195,9 +203,11 @@ def estimate_proportion(positive, unlabeled, *, estimator: str = "bbe", n_folds:
     if n_bootstrap:
         rng = np.random.default_rng([seed, 1])  # apart from the split's stream
         boot = np.empty(n_bootstrap)
+        progress = Progress(f"{estimator} bootstrap", n_bootstrap, min_total=PROGRESS_FROM)
         for b in range(n_bootstrap):
             boot[b] = stat(pos_out[rng.integers(0, len(pos_out), len(pos_out))],
                            unl_out[rng.integers(0, len(unl_out), len(unl_out))])
+            progress.update(1)
         tail = 100.0 * (1.0 - confidence) / 2.0
         low, high = (float(v) for v in np.percentile(boot, [tail, 100.0 - tail]))
     return MPEResult(estimate=estimate, low=low, high=high, estimator=estimator, confidence=float(confidence),

@@ -31,6 +31,7 @@ from ood_study.layout import check_name
 __all__ = ["StudyParams", "UnlistedParamError", "EvaluationParams", "load_params", "SIMULATED", "PARAMS_FILE"]
 
 PARAMS_FILE = "params.yaml"
+MAX_PROCESSES = 1024  # encoder.processes over all nodes; one launch on this machine is bounded by its devices
 SIMULATED = "simulated"  # the offline benchmark (ood_core.simulate): its numbers are never the paper's
 
 
@@ -74,10 +75,12 @@ class PromptParams:
 class EncoderParams:
     precision: str = param("fp16", choices=("fp16", "amp", "fp32"))
     preprocess: str = param("paper", choices=("paper", "openclip"))
-    batch_size: int = param(256, low=1)
-    num_workers: int = param(8, low=0)
+    batch_size: int = param(256, low=1, high=65_536)
+    num_workers: int = param(8, low=0, high=256)
     skip_unreadable: bool = param(False)
-    processes: int = param(1, low=1, doc="> 1: the embedding stages run that many ranks under torchrun")
+    processes: int = param(1, low=1, high=MAX_PROCESSES,
+                           doc="> 1: the embedding stages run that many ranks under torchrun; at most 1024, and "
+                               "a launch on this machine at most one per GPU (one per CPU core without CUDA)")
     decode: str = param("pil", choices=("pil", "gpu"),
                         doc="gpu: JPEG decode + paper resize/crop on the GPU (ood_core.features.gpu_decode)")
 
@@ -86,11 +89,12 @@ class EncoderParams:
 class EvaluationParams:
     """Error bars of every metric (ood_core.bootstrap; docs/methods.md §4)."""
 
-    n_resamples: int = param(1000, low=1, doc="bootstrap resamples of the images (ID and OOD separately)")
+    n_resamples: int = param(1000, low=1, high=100_000, doc="bootstrap resamples of the images (ID and OOD "
+                                                             "separately); ceiling 100,000 (ood_core.bootstrap)")
     confidence: float = param(0.95, low=0.0, high=1.0, low_open=True, high_open=True,
                               doc="coverage of the percentile interval")
     seed: int = param(0, low=0, doc="seeds the bootstrap resamples")
-    n_seeds: int = param(5, low=1, doc="seeded methods (random groups / stream) are rerun with seeds "
+    n_seeds: int = param(5, low=1, high=100, doc="seeded methods (random groups / stream) are rerun with seeds "
                                        "seed..seed+n_seeds-1 of their scoring block; 1: no seed spread")
 
 

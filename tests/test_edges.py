@@ -322,3 +322,97 @@ def test_tiny_random_weights_are_byte_identical_across_processes_and_folders(tmp
     # item 10: registering the tiny architecture leaves no ood_core_models_* folder in the temp directory
     assert [out.splitlines()[1] for out, _ in outputs] == ["[]", "[]"]
     assert not [p for p in (tmp_path / "tmp").iterdir() if p.name.startswith("ood_core_models_")]
+
+
+# --- item 8: every count that drives work is bounded; long loops report; a failed launch leaves nothing ----
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda p: p["evaluation"].__setitem__("n_resamples", 10**9), "evaluation.n_resamples"),
+    (lambda p: p["evaluation"].__setitem__("n_seeds", 10**6), "evaluation.n_seeds"),
+    (lambda p: p["encoder"].__setitem__("processes", 10**6), "encoder.processes"),
+    (lambda p: p["encoder"].__setitem__("batch_size", 10**9), "encoder.batch_size"),
+])
+def test_params_counts_above_their_ceiling_are_refused(edit, message):
+    raw = _shipped()
+    edit(raw)
+    with pytest.raises(ValueError, match=message):
+        parse_tree(raw)
+
+
+def test_tau_n_bootstrap_and_library_counts_have_ceilings():
+    import numpy as np
+
+    from ood_core import bootstrap, mpe
+    from ood_core.methods import get
+
+    with pytest.raises(ValueError, match="tau_n_bootstrap"):
+        get("dnm_auto").scoring_params_for({"tau_n_bootstrap": 10**9}, "ViT-B-16")
+    pair = {"a": (np.arange(6.0), np.arange(6.0) - 3)}
+    with pytest.raises(ValueError, match=r"n_resamples=1000000000 must be an integer in \[1, 100,000\]"):
+        bootstrap.bootstrap_draws(pair, n_resamples=10**9)
+    x = np.random.default_rng(0).normal(size=(10, 4))
+    with pytest.raises(ValueError, match=r"n_bootstrap=1000000000 must be an integer in \[0, 100,000\]"):
+        mpe.estimate_proportion(x, x + 1, n_folds=2, n_bootstrap=10**9)
+
+
+def test_long_bootstraps_print_progress_and_short_ones_stay_silent(capsys):
+    import numpy as np
+
+    from ood_core import bootstrap, mpe
+
+    pair = {"a": (np.arange(6.0), np.arange(6.0) - 3)}
+    bootstrap.bootstrap_draws(pair, n_resamples=10_000, _chunk=2_500)
+    err = capsys.readouterr().err
+    assert "bootstrap resamples: 0 / 10,000 (0 %)" in err and "bootstrap resamples: 10,000 / 10,000 (100 %)" in err
+    bootstrap.bootstrap_draws(pair, n_resamples=1_000)
+    rng = np.random.default_rng(0)
+    mpe.estimate_proportion(rng.normal(size=(8, 3)), rng.normal(size=(8, 3)), n_folds=2, n_bootstrap=100)
+    assert capsys.readouterr().err == ""
+
+
+def test_more_processes_than_this_machine_has_devices_is_refused_before_launching(tmp_path, monkeypatch):
+    from ood_study.stages import embed
+
+    raw = _shipped()
+    raw["encoder"]["processes"] = 1000
+    params_path = tmp_path / "params.yaml"
+    params_path.write_text(yaml.safe_dump(raw))
+    from ood_study.params import load_params
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(embed, "local_rank_limit", lambda: (2, "CPU core(s) and no CUDA device"))
+    monkeypatch.setattr(embed, "run_process_group", lambda cmd: pytest.fail("launched"))
+    with pytest.raises(ValueError, match=r"encoder.processes = 1000: this machine has 2 CPU core\(s\) and no CUDA "
+                                         r"device, so a launch here runs at most 2 ranks; set encoder.processes to "
+                                         r"at most 2"):
+        embed._launch_ranks(load_params(params_path), Layout(tmp_path), "images", "imagenet1k", "ViT-B-16")
+
+
+_LAUNCHER = """
+import subprocess, sys, time
+rank = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])  # a surviving 'rank'
+open(sys.argv[1], "w").write(str(rank.pid))
+time.sleep(0.2)
+sys.exit(3)  # the launch fails
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")  # a zombie has ended; only its exit status is left
+
+
+def test_a_failed_launch_leaves_no_process_behind(tmp_path):
+    import subprocess
+    import sys
+
+    from ood_study.stages.embed import run_process_group
+
+    pid_file = tmp_path / "rank.pid"
+    with pytest.raises(subprocess.CalledProcessError) as err:
+        run_process_group([sys.executable, "-c", _LAUNCHER, str(pid_file)], grace_s=2.0)
+    assert err.value.returncode == 3
+    assert not _alive(int(pid_file.read_text()))

@@ -47,8 +47,9 @@ class ScoringParams:
     sigma: float = param(0.0, low=0.0, doc="noise of the positive-label samples (released code: 0)")
     n_pos_samples: int = param(1, low=1, doc="positive-label samples per ID label")
     tau_estimator: str = param("bbe", choices=mpe.ESTIMATORS, doc="tau: auto's mixture-proportion estimator")
-    tau_n_folds: int = param(5, low=2, doc="tau: auto's cross-fitting folds of the classifier")
-    tau_n_bootstrap: int = param(1000, low=0, doc="tau: auto's bootstrap resamples (95 % interval)")
+    tau_n_folds: int = param(5, low=2, high=100, doc="tau: auto's cross-fitting folds of the classifier")
+    tau_n_bootstrap: int = param(1000, low=0, high=mpe.MAX_BOOTSTRAP,
+                                 doc="tau: auto's bootstrap resamples (95 % interval); ceiling 100,000")
 
 
 def mine(texts, params: MiningParams):

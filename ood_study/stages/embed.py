@@ -164,12 +164,68 @@ def _launch_ranks(params: StudyParams, layout: Layout, kind: str, benchmark: str
     processes = params.get("encoder.processes")
     if processes <= 1 or "WORLD_SIZE" in os.environ or benchmark == SIMULATED:
         return False
+    limit, what = local_rank_limit()
+    if processes > limit:
+        raise ValueError(f"encoder.processes = {processes}: this machine has {limit} {what}, so a launch here runs at "
+                         f"most {limit} ranks; set encoder.processes to at most {limit} (several nodes: start "
+                         "torchrun on each yourself, docs/real_benchmarks.md)")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
            "-m", "ood_study.stages.embed", kind, "--params", str(params.path), "--root", str(layout.root),
            "--benchmark", benchmark, "--backbone", backbone]
     log("embed", " ".join(cmd))
-    subprocess.run(cmd, check=True)
+    run_process_group(cmd)
     return True
+
+
+def local_rank_limit() -> tuple[int, str]:
+    """The most ranks one launch on this machine runs: one per GPU, else one per CPU core."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.device_count(), "CUDA device(s)"
+    return os.cpu_count() or 1, "CPU core(s) and no CUDA device"
+
+
+def run_process_group(cmd: list[str], grace_s: float = 10.0) -> None:
+    """Run ``cmd`` (torchrun) in a session of its own and, however it ends (success, failure, Ctrl-C, an
+    exception here), end every process left in that session: a rank that outlives a failed launch
+    would otherwise wait for its peers until the process-group timeout (hours), holding its memory.
+    Raises ``subprocess.CalledProcessError`` when ``cmd`` fails."""
+    import signal
+
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    try:
+        code = proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        _end_session(proc.pid, signal.SIGTERM, grace_s)
+    if code != 0:
+        raise subprocess.CalledProcessError(code, cmd)
+
+
+def _end_session(pgid: int, sig, grace_s: float) -> None:
+    """SIGTERM every process of group ``pgid``, then SIGKILL what is left after ``grace_s``."""
+    import signal
+    import time
+
+    for current, wait in ((sig, grace_s), (signal.SIGKILL, 0.0)):
+        try:
+            os.killpg(pgid, current)
+        except (ProcessLookupError, PermissionError):
+            return  # the group is empty
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except (ProcessLookupError, PermissionError):
+                return
+            time.sleep(0.05)
 
 
 def _random_weights_flag(backbone: str) -> dict:
