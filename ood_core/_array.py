@@ -253,8 +253,16 @@ def check_same_dim(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str) -
         )
 
 
+def _refuse_non_number(value: Any, name: str, what: str) -> None:
+    """Strings and bools are not numbers here (``float("0.01")``, ``float(True)`` would pass), as in params.yaml."""
+    if isinstance(value, (str, bytes, bool, np.bool_)):
+        raise ValueError(f"{name}={value!r} must be {what}, not a {type(value).__name__} (write the number itself, "
+                         "e.g. 0.01)")
+
+
 def check_positive_finite(value: Any, name: str) -> float:
-    """A finite float > 0."""
+    """A finite float > 0 (strings and bools refused)."""
+    _refuse_non_number(value, name, "a finite number > 0")
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -268,6 +276,7 @@ def check_fraction(value: Any, name: str, *, low: float = 0.0, high: float = 1.0
                    low_open: bool = True, high_open: bool = False) -> float:
     """A float in the interval given by ``low``/``high`` and their openness (default (0, 1])."""
     interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    _refuse_non_number(value, name, f"a number in {interval}")
     try:
         v = float(value)
     except (TypeError, ValueError):

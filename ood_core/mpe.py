@@ -221,10 +221,11 @@ def _features(x, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be a non-empty [n, d] array, got shape {x.shape}")
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{name} holds NaN or inf")
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    if np.any(norms == 0.0):
+    peak = np.abs(x).max(axis=1, keepdims=True)
+    if np.any(peak == 0.0):
         raise ValueError(f"{name} has all-zero rows, which have no direction to normalise")
-    return x / norms
+    x = x / peak  # first to max-abs 1: the squared norm of a 1e200-scale row would overflow to inf
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def _scores(s, name: str) -> np.ndarray:

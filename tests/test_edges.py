@@ -465,3 +465,128 @@ def test_four_processes_computing_one_entry_twenty_times_never_break_each_other(
     assert found == [] and [w.exitcode for w in workers] == [0, 0, 0, 0]
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 20
     assert list((tmp_path / "cache" / "partial").glob("*/*")) == []  # the last writer out removed the parts
+
+
+# --- item 10: the lower items, each a clear error naming the path, value or line -------------------------
+
+def test_decode_gpu_without_cuda_is_an_error_not_a_silent_cpu_decode(monkeypatch):
+    import torch
+
+    from ood_study.stages import embed
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="encoder.decode = 'gpu' but no CUDA device is visible .* set encoder.decode: "
+                                         "pil"):
+        embed.check_decode("gpu")
+    embed.check_decode("pil")
+
+
+def test_tau_auto_on_huge_scale_features_matches_the_unit_scale_estimate():
+    import numpy as np
+
+    from ood_core import mpe
+
+    rng = np.random.default_rng(0)
+    pos = rng.normal(size=(40, 6)) + 1.0
+    unl = np.concatenate([rng.normal(size=(30, 6)) + 1.0, rng.normal(size=(30, 6)) - 1.0])
+    unit = mpe.estimate_proportion(pos, unl, n_folds=2, n_bootstrap=0)
+    huge = mpe.estimate_proportion(pos * 1e200, unl * 1e200, n_folds=2, n_bootstrap=0)
+    assert huge.estimate == pytest.approx(unit.estimate, abs=1e-9) and unit.estimate < 1.0
+
+
+def test_a_cache_dir_that_is_a_file_is_named_as_such(tmp_path):
+    from ood_core.features.cache import EmbeddingCache
+
+    (tmp_path / "cache").write_text("not a folder")
+    with pytest.raises(NotADirectoryError, match=rf"embedding cache folder {tmp_path / 'cache'} is a file, not a folder; "
+                                                 "point params.yaml paths.cache_dir at a folder"):
+        EmbeddingCache(tmp_path / "cache").require_writable()
+
+
+def test_a_full_disk_names_the_file_being_written(tmp_path):
+    import errno
+
+    from ood_core.features import files
+
+    def full(handle):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match=rf"No space left on device while writing {tmp_path / 'x.npy'}") as err:
+        files._atomic_write(tmp_path / "x.npy", full)
+    assert err.value.errno == errno.ENOSPC and list(tmp_path.iterdir()) == []
+
+
+def test_non_finite_features_are_never_cached(tmp_path):
+    import numpy as np
+
+    from ood_core.features.cache import EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path)
+    features = np.ones((3, 4), dtype=np.float32)
+    features[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"refusing to cache 1 NaN/inf feature value\(s\) \(first in row 2\)"):
+        cache.save("k" * 64, features)
+    assert list(tmp_path.glob("*.npy")) == []
+
+
+def test_adaneg_huge_memory_length_and_beta_are_named_before_allocating():
+    from ood_core.methods.adaneg import adaneg_stream
+
+    img, labels, negs = _clusters(1, 6), _clusters(0, 3), _clusters(4, 12)
+    with pytest.raises(ValueError, match=r"memory_length=10000000000: the memory banks of 15 labels need ~.* GiB, "
+                                         r"more than the .* GiB of cpu; lower memory_length"):
+        adaneg_stream(img, labels, negs, n_groups=3, memory_length=10**10)
+    with pytest.raises(ValueError, match=r"beta=1000.0: the bank weights exp\(beta \* cos\) overflow torch.float32 for "
+                                         r"beta above 88.7; lower beta"):
+        adaneg_stream(img, labels, negs, n_groups=3, beta=1000.0)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda s, i, n: s.neglabel(i[0], i[1], n, temperature="0.01"), r"temperature='0.01' must be a finite number > 0, "
+                                                                     r"not a str"),
+    (lambda s, i, n: s.neglabel(i[0], i[1], n, temperature=True), "temperature=True must be a finite number > 0, not a "
+                                                                  "bool"),
+    (lambda s, i, n: s.dnm(i[0], i[1], n, tau="0.5"), r"tau='0.5' must be a number in \[0, 1\), not a str"),
+])
+def test_string_or_bool_numbers_are_refused_at_the_library_edge_as_params_yaml_does(call, message):
+    from ood_core import scoring
+
+    with pytest.raises(ValueError, match=message):
+        call(scoring, (_clusters(1, 6), _clusters(0, 3)), _clusters(4, 12))
+
+
+def test_a_non_utf8_image_list_names_the_file_and_line(tmp_path):
+    from ood_core.features import image_sets
+
+    list_path = tmp_path / "openood/benchmark_imglist/imagenet/test_ninco.txt"
+    list_path.parent.mkdir(parents=True)
+    list_path.write_bytes(b"ninco/a.jpg -1\nninco/\xe9t\xe9.jpg -1\n")
+    report = image_sets.image_set("ninco", tmp_path).check()
+    assert report.problems == [f"{list_path}, line 2: not UTF-8 text (invalid continuation byte at byte 6 of the line); "
+                               "save the list as UTF-8"]
+
+
+@pytest.mark.parametrize("name, files, message", [
+    ("cub200", {"CUB_200_2011/images.txt": "1 001.A/a.jpg\n2 001.A/b.jpg\n",
+             "CUB_200_2011/train_test_split.txt": "1 0\n2\n"}, r"train_test_split.txt, line 2: '2' is not '<image id> "
+                                                              r"<1 if training image, else 0>'; fix or delete the line"),
+    ("cub200", {"CUB_200_2011/images.txt": "1 001.A/a.jpg\n", "CUB_200_2011/train_test_split.txt": "1 0\n7 0\n"},
+     r"train_test_split.txt, line 2: image id '7' is not in .*images.txt"),
+    ("oxford_pets", {"oxford-iiit-pet/annotations/test.txt": "Abyssinian_1 1 1 1\nBengal_2 x 1 2\n"},
+     r"test.txt, line 2: 'Bengal_2 x 1 2' is not '<Breed_N> <class id> <species> <breed id>'"),
+])
+def test_malformed_cub_and_pets_split_files_name_the_line(tmp_path, name, files, message):
+    from ood_core.features import image_sets
+
+    dataset = image_sets.image_set(name, tmp_path)
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    with pytest.raises(ValueError, match=message):
+        dataset.classnames if name == "oxford_pets" else dataset.reader.files(dataset)
+
+
+def test_the_torchrun_instructions_say_trusted_networks_only():
+    text = (REPO / "docs" / "real_benchmarks.md").read_text()
+    section = text[text.index("## Sharded embedding"):text.index("## Image sets and embeddings under DVC")]
+    assert "Trusted networks only" in section and "pickled Python objects" in section

@@ -58,6 +58,7 @@ def feature_source(params: StudyParams, layout: Layout, benchmark: str, backbone
     from ood_core.features.cache import EmbeddingCache
     from ood_core.features.clip import ClipFeatures
 
+    check_decode(params.get("encoder.decode"))
     ranks = distributed.init_from_env()
     data_root = layout.data_root(params)
     # Check every set before loading weights or encoding, so a missing folder fails in seconds
@@ -81,6 +82,16 @@ def feature_source(params: StudyParams, layout: Layout, benchmark: str, backbone
     return ClipFeatures(encoder, sets_by_split, sets.id, EmbeddingCache(layout.cache_dir(params)),
                         batch_size=params.get("encoder.batch_size"), num_workers=params.get("encoder.num_workers"),
                         skip_unreadable=skip_unreadable)
+
+
+def check_decode(decode: str) -> None:
+    """``encoder.decode: gpu`` needs a CUDA device: without one the JPEGs would silently be decoded on the CPU."""
+    import torch
+
+    if decode == "gpu" and not torch.cuda.is_available():
+        raise ValueError("encoder.decode = 'gpu' but no CUDA device is visible (torch.cuda.is_available() is False), "
+                         "so the images would be decoded on the CPU; set encoder.decode: pil, or run on a machine "
+                         "with a GPU")
 
 
 def check_sets(benchmark: str, sets, backbone: str) -> None:
