@@ -590,3 +590,24 @@ def test_the_torchrun_instructions_say_trusted_networks_only():
     text = (REPO / "docs" / "real_benchmarks.md").read_text()
     section = text[text.index("## Sharded embedding"):text.index("## Image sets and embeddings under DVC")]
     assert "Trusted networks only" in section and "pickled Python objects" in section
+
+
+def test_an_unusable_wnsearchdir_is_named_instead_of_silently_searching_elsewhere(tmp_path, monkeypatch):
+    from ood_core.text.wordnet import resolve_wordnet_dir
+
+    monkeypatch.setenv("WNSEARCHDIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=rf"\$WNSEARCHDIR='{tmp_path}' does not hold WordNet 3.0 .* unset it"):
+        resolve_wordnet_dir()
+
+
+def test_load_encoder_none_and_a_garbage_weights_file_are_named(tmp_path):
+    from ood_core.features.encoders import load_encoder, write_random_weights
+
+    with pytest.raises(ValueError, match=r"model=None must be an open_clip architecture name, e.g. 'ViT-B-16-quickgelu'"):
+        load_encoder(None)
+    write_random_weights("tiny-random", tmp_path)  # registers the tiny architecture
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(ValueError, match=rf"weights file {garbage} cannot be loaded as 'ood-tiny-random' weights .*"
+                                         "delete it and download it again"):
+        load_encoder("ood-tiny-random", str(garbage), device="cpu", precision="fp32")

@@ -159,6 +159,9 @@ def _valid_model_names() -> list[str]:
 
 
 def _check_model_name(model: str) -> None:
+    if not isinstance(model, str) or not model:
+        raise ValueError(f"model={model!r} must be an open_clip architecture name, e.g. 'ViT-B-16-quickgelu' (or load "
+                         f"a params.yaml backbone with load_backbone({next(iter(BACKBONES))!r}))")
     if str(model).startswith(("hf-hub:", "local-dir:")):
         raise ValueError(
             f"model={model!r}: give the architecture name as model (e.g. 'ViT-B-16-quickgelu') and the "
@@ -227,14 +230,21 @@ def load_encoder(
     if weights_file is None:
         weights_id = f"random-init:seed={random_init_seed}"
         torch.manual_seed(random_init_seed)
-    net = oc.create_model(
-        model,
-        pretrained=weights_file,
-        precision="fp16" if effective == "fp16" else "fp32",
-        device=device,
-        force_quick_gelu=quick_gelu,  # the OpenAI weights were trained with QuickGELU
-        cache_dir=cache_dir,
-    )
+    try:
+        net = oc.create_model(
+            model,
+            pretrained=weights_file,
+            precision="fp16" if effective == "fp16" else "fp32",
+            device=device,
+            force_quick_gelu=quick_gelu,  # the OpenAI weights were trained with QuickGELU
+            cache_dir=cache_dir,
+        )
+    except Exception as err:  # a damaged or foreign file fails deep in torch.load / load_state_dict
+        if weights_file is None or not Path(weights_file).is_file():
+            raise
+        raise ValueError(f"weights file {weights_file} cannot be loaded as {model!r} weights ({type(err).__name__}: "
+                         f"{str(err)[:300]}); it is damaged or not a checkpoint of this architecture: delete it and "
+                         "download it again (or write it again for a tiny-random backbone)") from err
     net.eval()
     tokenizer = oc.get_tokenizer(model)
 
