@@ -79,9 +79,10 @@ Where this port departs from the released code:
   feed the threshold and the activation decisions are rounded to the compute dtype, as the
   released float32 scores are.
 
-Computation: float64 if any input is float64, else float32 (``ood_core._array``). Per batch the
-products are against the ``K + beta`` selected labels only (twice); the full ``[b, K + M]``
-activations are computed only for the activated images. One torch thread
+Computation: float64 if any input is float64, else float32 (``ood_core._array``). Per batch: two
+products against the ``K + beta`` selected labels and one ``[b, K + M]`` product for the
+activations (skipped when no image of the batch is activated), in the released code's operand
+layouts so that side by side the activation means agree to the last bit. One torch thread
 (:func:`ood_core.methods.adaneg._threads`): threshold decisions must not depend on the caller's
 thread count.
 """
@@ -236,26 +237,31 @@ def tanl_stream(stream, id_emb, corpus_emb, noise_emb=None, *, temperature: floa
     if sorted(id_order.tolist()) != list(range(k)) or sorted(noise_order.tolist()) != list(range(noise_t.shape[0])):
         raise ValueError("memory_orders must be (a permutation of range(K), a permutation of range(P))")
     scale = 1.0 / temperature  # the released logit_scale (1 / 0.01 = 100.0 exactly)
-    labels = torch.cat([id_t, corpus_t])  # [K + M, d]
+    # The released layouts ([d, labels] text matrices, scalar times features, then the product):
+    # with gamma > 0 the score depends on the *order* of the selected negatives, so near-equal
+    # activation means must come out bit-identical for a side-by-side run to agree.
+    labels_dn = torch.cat([id_t, corpus_t]).T.contiguous()  # [d, K + M], the released text_features_all
 
     def activations(feats):  # [b, M]: softmax over ID + corpus, corpus part
-        return torch.softmax((feats * scale) @ labels.T, dim=1)[:, k:]
+        return torch.softmax((scale * feats) @ labels_dn, dim=1)[:, k:]
 
     def scores_with(feats, selected):  # [b] float64 activation-aware score with the selected corpus labels
-        logits = (feats * scale) @ torch.cat([id_t, corpus_t[selected]]).T
+        sel_dn = torch.cat([labels_dn[:, :k], labels_dn[:, k:].t()[selected].t()], dim=-1)  # [d, K + beta]
+        logits = (scale * feats) @ sel_dn
         return activation_aware_score(logits[:, :k], logits[:, k:], gamma)
 
     def select(c):
         return torch.sort(c, descending=True, stable=True)[1][:n_activated]  # ties: lower index first
 
+    id_texts = labels_dn[:, :k].t()  # the ID texts scored as images, in the released layout
     out = torch.empty(x.shape[0], dtype=torch.float64, device=dev)
     with _threads(1):
         pos = _push(torch.zeros((0, m), dtype=dtype, device=dev),
-                    activations(id_t)[torch.from_numpy(id_order).to(dev)], memory_length)
+                    activations(id_texts)[torch.from_numpy(id_order).to(dev)], memory_length)
         neg = _push(torch.zeros((0, m), dtype=dtype, device=dev),
                     activations(noise_t)[torch.from_numpy(noise_order).to(dev)], memory_length)
         sel0 = select(_mean(neg, m) - _mean(pos, m))
-        queue = torch.cat([scores_with(id_t, sel0), scores_with(noise_t, sel0)]).to(dtype)
+        queue = torch.cat([scores_with(id_texts, sel0), scores_with(noise_t, sel0)]).to(dtype)
         queue = queue[max(0, queue.shape[0] - score_memory_length):]
         for start in range(0, x.shape[0], batch_size):
             x_b = x[start:start + batch_size]
@@ -268,13 +274,16 @@ def tanl_stream(stream, id_emb, corpus_emb, noise_emb=None, *, temperature: floa
             lo = torch.tensor(th - gap * th, dtype=dtype)
             act_id = torch.nonzero(conf > hi)[:, 0]
             act_ood = torch.nonzero(conf < lo)[:, 0]
-            a_id = activations(x_b[act_id])
-            a_ood = activations(x_b[act_ood])
+            a_all = activations(x_b) if len(act_id) or len(act_ood) else None  # whole batch, as released
+            a_id = a_all[act_id] if len(act_id) else None
+            a_ood = a_all[act_ood] if len(act_ood) else None
             ins_pos = alpha * pos_mean + (1 - alpha) * a_id.mean(dim=0) if len(act_id) else pos_mean
             ins_neg = alpha * neg_mean + (1 - alpha) * a_ood.mean(dim=0) if len(act_ood) else neg_mean
             out[start:start + x_b.shape[0]] = scores_with(x_b, select(ins_neg - ins_pos))
-            pos = _push(pos, a_id, memory_length)
-            neg = _push(neg, a_ood, memory_length)
+            if a_id is not None:
+                pos = _push(pos, a_id, memory_length)
+            if a_ood is not None:
+                neg = _push(neg, a_ood, memory_length)
     _array.check_finite_scores(out, "the TANL score", "an overflow in the logits; use a larger temperature")
     return out.cpu().numpy()
 
