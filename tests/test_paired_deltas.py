@@ -96,3 +96,32 @@ def test_paired_sweep_adds_the_default_and_compares_each_point_with_it():
     want = 100 * (metrics.ood_metrics(*p2["ood"])["auroc"] - metrics.ood_metrics(*p0["ood"])["auroc"])
     assert point["delta_auroc"] == pytest.approx(want, abs=1e-9)
     assert point["delta_auroc_low"] <= point["delta_auroc_high"]
+
+
+def test_report_delta_table_and_score_files(tmp_path):
+    from ood_study import report
+    from ood_study.study import pair_arrays, write_npz
+
+    rng = np.random.default_rng(3)
+    base, ref = _pairs(rng, 0.0, 0.0)
+    _, better = _pairs(rng, 1.0, 0.1, base)
+    layout = Layout(tmp_path)
+    for name, pairs, test_time in (("neglabel", ref, False), ("tanl", better, True)):
+        path = layout.scores("s", name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stored = {k: (v[0], v[1]) for k, v in pairs.items()}
+        if not test_time:  # a method scoring images one by one stores the ID scores once
+            stored = {k: (ref["a"][0], v[1]) for k, v in pairs.items()}
+        write_npz(path, pair_arrays(stored, "imagenet", test_time))
+    loaded = report.load_pairs(layout, "s", "tanl", "imagenet", ["a", "b"])
+    np.testing.assert_array_equal(loaded["b"][0], better["b"][0])  # per-set ID scores of a test-time method
+    ref_loaded = report.load_pairs(layout, "s", "neglabel", "imagenet", ["a", "b"])
+    np.testing.assert_array_equal(ref_loaded["b"][0], ref["a"][0])
+    rows = ex.paired_delta_rows({"neglabel": ref_loaded, "tanl": loaded}, "neglabel", EV)
+    table = report.delta_table(rows, "neglabel", ["a", "b"])
+    assert list(table.index) == ["tanl"]
+    cell = table.loc["tanl", ("average", "AUROC")]
+    r = rows[(rows["key"] == "tanl") & (rows["ood_set"] == "average")].iloc[0]
+    assert cell == f"{r['delta_auroc']:+.2f} [{r['delta_auroc_low']:+.2f}, {r['delta_auroc_high']:+.2f}]*"
+    with pytest.raises(FileNotFoundError, match="dvc repro score@s-dnm"):
+        report.load_pairs(layout, "s", "dnm", "imagenet", ["a"])

@@ -242,8 +242,12 @@ def tanl_stream(stream, id_emb, corpus_emb, noise_emb=None, *, temperature: floa
     # activation means must come out bit-identical for a side-by-side run to agree.
     labels_dn = torch.cat([id_t, corpus_t]).T.contiguous()  # [d, K + M], the released text_features_all
 
-    def activations(feats):  # [b, M]: softmax over ID + corpus, corpus part
-        return torch.softmax((scale * feats) @ labels_dn, dim=1)[:, k:]
+    def softmax_all(feats):  # [b, K + M]: softmax over ID + corpus (the activation is its corpus part)
+        return torch.softmax((scale * feats) @ labels_dn, dim=1)
+
+    def start_memory(feats, order):  # the released reset: rows permuted, corpus part, the last L rows (views)
+        rows = softmax_all(feats)[torch.from_numpy(order).to(dev)][:, k:]
+        return rows[rows.shape[0] - memory_length:] if rows.shape[0] > memory_length else rows
 
     def scores_with(feats, selected):  # [b] float64 activation-aware score with the selected corpus labels
         sel_dn = torch.cat([labels_dn[:, :k], labels_dn[:, k:].t()[selected].t()], dim=-1)  # [d, K + beta]
@@ -256,10 +260,7 @@ def tanl_stream(stream, id_emb, corpus_emb, noise_emb=None, *, temperature: floa
     id_texts = labels_dn[:, :k].t()  # the ID texts scored as images, in the released layout
     out = torch.empty(x.shape[0], dtype=torch.float64, device=dev)
     with _threads(1):
-        pos = _push(torch.zeros((0, m), dtype=dtype, device=dev),
-                    activations(id_texts)[torch.from_numpy(id_order).to(dev)], memory_length)
-        neg = _push(torch.zeros((0, m), dtype=dtype, device=dev),
-                    activations(noise_t)[torch.from_numpy(noise_order).to(dev)], memory_length)
+        pos, neg = start_memory(id_texts, id_order), start_memory(noise_t, noise_order)
         sel0 = select(_mean(neg, m) - _mean(pos, m))
         queue = torch.cat([scores_with(id_texts, sel0), scores_with(noise_t, sel0)]).to(dtype)
         queue = queue[max(0, queue.shape[0] - score_memory_length):]
@@ -274,9 +275,9 @@ def tanl_stream(stream, id_emb, corpus_emb, noise_emb=None, *, temperature: floa
             lo = torch.tensor(th - gap * th, dtype=dtype)
             act_id = torch.nonzero(conf > hi)[:, 0]
             act_ood = torch.nonzero(conf < lo)[:, 0]
-            a_all = activations(x_b) if len(act_id) or len(act_ood) else None  # whole batch, as released
-            a_id = a_all[act_id] if len(act_id) else None
-            a_ood = a_all[act_ood] if len(act_ood) else None
+            a_all = softmax_all(x_b) if len(act_id) or len(act_ood) else None  # whole batch, as released
+            a_id = a_all[act_id][:, k:] if len(act_id) else None  # row copies, then the corpus part (a view)
+            a_ood = a_all[act_ood][:, k:] if len(act_ood) else None
             ins_pos = alpha * pos_mean + (1 - alpha) * a_id.mean(dim=0) if len(act_id) else pos_mean
             ins_neg = alpha * neg_mean + (1 - alpha) * a_ood.mean(dim=0) if len(act_ood) else neg_mean
             out[start:start + x_b.shape[0]] = scores_with(x_b, select(ins_neg - ins_pos))
