@@ -79,10 +79,10 @@ Where this port departs from the released code:
   feed the threshold and the activation decisions are rounded to the compute dtype, as the
   released float32 scores are.
 
-Computation: float64 if any input is float64, else float32 (``ood_core._array``). Per batch: two
-products against the ``K + beta`` selected labels and one ``[b, K + M]`` product for the
-activations (skipped when no image of the batch is activated), in the released code's operand
-layouts so that side by side the activation means agree to the last bit. One torch thread
+Computation: float64 if any input is float64, else float32 (``ood_core._array``). Per batch one
+``[b, K + M]`` product, in the released code's operand layouts so that side by side the activation
+means agree to the last bit; both scores gather their ``K + beta`` columns from it (the released
+code multiplies by the selected features again). One torch thread
 (:func:`ood_core.methods.adaneg._threads`): threshold decisions must not depend on the caller's
 thread count.
 """
@@ -242,32 +242,35 @@ def tanl_stream(stream, id_emb, corpus_emb, noise_emb=None, *, temperature: floa
     # activation means must come out bit-identical for a side-by-side run to agree.
     labels_dn = torch.cat([id_t, corpus_t]).T.contiguous()  # [d, K + M], the released text_features_all
 
-    def softmax_all(feats):  # [b, K + M]: softmax over ID + corpus (the activation is its corpus part)
-        return torch.softmax((scale * feats) @ labels_dn, dim=1)
+    def logits_all(feats):  # [b, K + M]: cos / T to ID + corpus, the released product
+        return (scale * feats) @ labels_dn
 
-    def start_memory(feats, order):  # the released reset: rows permuted, corpus part, the last L rows (views)
-        rows = softmax_all(feats)[torch.from_numpy(order).to(dev)][:, k:]
+    def start_memory(logits, order):  # the released reset: rows permuted, corpus part, the last L rows (views)
+        rows = torch.softmax(logits, dim=1)[torch.from_numpy(order).to(dev)][:, k:]
         return rows[rows.shape[0] - memory_length:] if rows.shape[0] > memory_length else rows
 
-    def scores_with(feats, selected):  # [b] float64 activation-aware score with the selected corpus labels
-        sel_dn = torch.cat([labels_dn[:, :k], labels_dn[:, k:].t()[selected].t()], dim=-1)  # [d, K + beta]
-        logits = (scale * feats) @ sel_dn
-        return activation_aware_score(logits[:, :k], logits[:, k:], gamma)
+    def scores_with(logits, selected):  # [b] float64 activation-aware score with the selected corpus labels
+        # gathered from the full product (the released code multiplies by the selected features
+        # again: the same cosines up to the GEMM's last bits)
+        return activation_aware_score(logits[:, :k], logits[:, k + selected], gamma)
 
     def select(c):
         return torch.sort(c, descending=True, stable=True)[1][:n_activated]  # ties: lower index first
 
-    id_texts = labels_dn[:, :k].t()  # the ID texts scored as images, in the released layout
     out = torch.empty(x.shape[0], dtype=torch.float64, device=dev)
     with _threads(1):
-        pos, neg = start_memory(id_texts, id_order), start_memory(noise_t, noise_order)
+        id_logits = logits_all(labels_dn[:, :k].t())  # the ID texts scored as images, in the released layout
+        noise_logits = logits_all(noise_t)
+        pos, neg = start_memory(id_logits, id_order), start_memory(noise_logits, noise_order)
         sel0 = select(_mean(neg, m) - _mean(pos, m))
-        queue = torch.cat([scores_with(id_texts, sel0), scores_with(noise_t, sel0)]).to(dtype)
+        queue = torch.cat([scores_with(id_logits, sel0), scores_with(noise_logits, sel0)]).to(dtype)
         queue = queue[max(0, queue.shape[0] - score_memory_length):]
+        del id_logits, noise_logits
         for start in range(0, x.shape[0], batch_size):
             x_b = x[start:start + batch_size]
+            logits = logits_all(x_b)
             pos_mean, neg_mean = _mean(pos, m), _mean(neg, m)
-            conf = scores_with(x_b, select(neg_mean - pos_mean)).to(dtype)
+            conf = scores_with(logits, select(neg_mean - pos_mean)).to(dtype)
             queue = torch.cat([queue, conf])
             queue = queue[max(0, queue.shape[0] - score_memory_length):]
             th = otsu_threshold(queue)
@@ -275,12 +278,12 @@ def tanl_stream(stream, id_emb, corpus_emb, noise_emb=None, *, temperature: floa
             lo = torch.tensor(th - gap * th, dtype=dtype)
             act_id = torch.nonzero(conf > hi)[:, 0]
             act_ood = torch.nonzero(conf < lo)[:, 0]
-            a_all = softmax_all(x_b) if len(act_id) or len(act_ood) else None  # whole batch, as released
+            a_all = torch.softmax(logits, dim=1) if len(act_id) or len(act_ood) else None  # whole batch, as released
             a_id = a_all[act_id][:, k:] if len(act_id) else None  # row copies, then the corpus part (a view)
             a_ood = a_all[act_ood][:, k:] if len(act_ood) else None
             ins_pos = alpha * pos_mean + (1 - alpha) * a_id.mean(dim=0) if len(act_id) else pos_mean
             ins_neg = alpha * neg_mean + (1 - alpha) * a_ood.mean(dim=0) if len(act_ood) else neg_mean
-            out[start:start + x_b.shape[0]] = scores_with(x_b, select(ins_neg - ins_pos))
+            out[start:start + x_b.shape[0]] = scores_with(logits, select(ins_neg - ins_pos))
             if a_id is not None:
                 pos = _push(pos, a_id, memory_length)
             if a_ood is not None:
