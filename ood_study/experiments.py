@@ -47,6 +47,7 @@ __all__ = [
     "best_value",
     "false_negative_dose_sweep",
     "density_grid_sweep",
+    "tau_estimate_table",
 ]
 
 COLUMNS = ["method", "parameter", "value", "ood_set", "fpr95", "auroc", "fpr95_low", "fpr95_high", "auroc_low",
@@ -369,3 +370,26 @@ def density_grid_sweep(study, density_params, dnm_params, ks, ratios_noun, evalu
                      for r in _rows_for_negatives(study, "dnm", idx, dnm_params, "k x ratio_noun", ratio_noun,
                                                   evaluation)]
     return pd.DataFrame(rows)
+
+
+def tau_estimate_table(sweep: pd.DataFrame, estimate: dict, truth: float, params_tau: float) -> pd.DataFrame:
+    """One row comparing DNM's estimated tau with the truth and the AUROC it gets (notebook 09).
+
+    ``sweep``: a :func:`tau_sweep` whose grid holds ``estimate["estimate"]`` and ``params_tau``;
+    ``estimate``: the ``tau`` record of ``dnm_auto``'s resolution (``estimator``, ``estimate``,
+    ``low``, ``high``: fractions); ``truth``: the true ID-like share of the negatives (NaN without
+    ground truth). Columns: the estimate and its interval, the truth (percent), ``covered``
+    (None without truth), ``abs_error_pp`` (percentage points), and the average AUROC (%) at the
+    estimate, at ``params_tau`` and at the best tau of the sweep (:func:`best_value`).
+    """
+    avg = sweep[(sweep["ood_set"] == "average") & sweep["valid"]].set_index("value")
+    best = best_value(sweep, "auroc")
+    has_truth = not np.isnan(truth)
+    return pd.DataFrame([{
+        "estimator": estimate["estimator"], "tau_estimate": 100 * estimate["estimate"],
+        "tau_low": 100 * estimate["low"], "tau_high": 100 * estimate["high"], "tau_true": 100 * truth,
+        "covered": (estimate["low"] <= truth <= estimate["high"]) if has_truth else None,
+        "abs_error_pp": 100 * abs(estimate["estimate"] - truth),
+        "auroc_at_estimate": avg.loc[estimate["estimate"], "auroc"], "params_tau": params_tau,
+        "auroc_at_params_tau": avg.loc[params_tau, "auroc"], "best_tau_in_hindsight": best,
+        "auroc_at_best_tau": avg.loc[best, "auroc"]}])
