@@ -11,9 +11,9 @@ never entered the fit, are simulated and compared with their published cells:
   order of the methods with a published cell, and the share of (set, method pair) comparisons that
   involve a held-out method and keep the published order.
 
-All simulated numbers are SIMULATED. :func:`simulated_study` builds a world (``"fitted"`` or
-``"a_priori"``) in process, so both can be scored side by side from the same text features and
-negatives (text features do not depend on the world).
+All simulated numbers are SIMULATED. The inputs come from the pipeline's metrics files
+(:func:`from_metrics_files`, the report) or from :mod:`ood_study.worlds` (both worlds scored in
+process, notebook 10). :func:`report_section` is the report's markdown.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ood_study.report import PUBLISHED, PUBLISHED_UNCONFIRMED
 
 __all__ = ["HELD_OUT", "FITTED_TO", "TARGET_AUROC_ERROR", "TARGET_ORDER_AGREEMENT", "published_long",
            "heldout_table", "error_summary", "rank_agreement", "order_agreement", "kendall_tau",
-           "simulated_study", "mine_negatives", "world_metrics"]
+           "auroc_long", "from_metrics_files", "report_section"]
 
 FITTED_TO = ("mcm", "neglabel")
 HELD_OUT = ("csp", "adaneg", "dnm")
@@ -114,7 +114,7 @@ def order_agreement(auroc: pd.DataFrame, held_out=HELD_OUT) -> pd.DataFrame:
     """
     rows = []
     for s, g in auroc.groupby("set", sort=False):
-        g = g.dropna(subset=["auroc_pub"]).set_index("method")
+        g = g.dropna(subset=["auroc_pub", "auroc"]).set_index("method")
         for a, b in combinations(g.index, 2):
             if a not in held_out and b not in held_out:
                 continue
@@ -134,7 +134,7 @@ def rank_agreement(auroc: pd.DataFrame, held_out=HELD_OUT) -> tuple[pd.DataFrame
     comparisons = order_agreement(auroc, held_out)
     rows = {}
     for s, g in auroc.groupby("set", sort=False):
-        g = g.dropna(subset=["auroc_pub"])
+        g = g.dropna(subset=["auroc_pub", "auroc"])
         c = comparisons[comparisons["set"] == s]
         rows[s] = {"kendall_tau": kendall_tau(g["auroc"], g["auroc_pub"]), "n_methods": len(g),
                    "n_pairs": len(c), "n_agree": int(c["agrees"].sum())}
@@ -143,50 +143,64 @@ def rank_agreement(auroc: pd.DataFrame, held_out=HELD_OUT) -> tuple[pd.DataFrame
     return per_set, fraction
 
 
-# --- scoring the worlds in process -------------------------------------------------------------------
-
-def simulated_study(params, world: str, layout=None, backbone: str = "ViT-B-16"):
-    """The simulated study of ``params`` in ``world`` (``"fitted"`` or ``"a_priori"``), built in memory.
-
-    Same corpus, prompts and sizes as the pipeline's ``simulated`` study; only ``simulation.world``
-    is set. Returns an :class:`ood_study.study.Study` (``layout`` may be None: nothing is read).
-    """
-    from ood_core import simulate
-    from ood_core.features import text_features
-    from ood_core.text.corpus import load_wordnet_corpus
-    from ood_study.params import SIMULATED
-    from ood_study.study import Study
-
-    sets = params.sets(SIMULATED)
-    sim = {**(sets.simulation or {}), "world": world}
-    wordnet_dir = params.get("corpus.wordnet_dir")
-    source = simulate.build_world(simulate.SimulationConfig.from_dict(sim), wordnet_dir=wordnet_dir)
-    corpus = load_wordnet_corpus(wordnet_dir, params.get("corpus.noun_lexnames"), params.get("corpus.adj_lexnames"))
-    pr = params.get("prompts")
-    texts = text_features(source, corpus, pr.id, pr.noun, pr.adj, csp_seed=pr.csp_seed)
-    images = {s: source.image_features(s) for s in (sets.id, *sets.ood)}
-    return Study(layout, SIMULATED, backbone, corpus, texts, images, sets.id, list(sets.ood),
-                 source.candidate_is_id_like(corpus))
+def auroc_long(simulated: dict[str, dict], methods=(*FITTED_TO, *HELD_OUT)) -> pd.DataFrame:
+    """Rows (method, set) with the simulated ``auroc`` and the published ``auroc_pub`` (%), the input
+    of :func:`rank_agreement`; ``simulated`` as in :func:`heldout_table`."""
+    return heldout_table(simulated, methods)[["method", "set", "auroc", "auroc_pub"]]
 
 
-def mine_negatives(study, params, methods, backbone: str = "ViT-B-16") -> dict[str, np.ndarray]:
-    """method -> its negatives (sorted int64; empty for a method that mines none), as the ``mine`` stage."""
-    from ood_core import methods as _methods
-    from ood_study.method_params import mining_params
-
+def from_metrics_files(metrics: dict[str, dict]) -> dict[str, dict]:
+    """:func:`ood_study.report.load_metrics` (percent, ``AUROC_ci95`` intervals) -> the per-set
+    fractions :func:`heldout_table` takes (``{method: {set: {"fpr95", "auroc", "fpr95_low", ...}}}``)."""
     out = {}
-    for m in methods:
-        method = _methods.get(m)
-        out[m] = (method.select_negatives(study.texts, mining_params(params, m, backbone)) if method.mines
-                  else np.zeros(0, dtype=np.int64))
+    for m, by_key in metrics.items():
+        ci = {k.split("_")[0]: v for k, v in by_key.items() if k.startswith(("FPR95_ci", "AUROC_ci"))}
+        out[m] = {}
+        for s in by_key["AUROC"]:
+            cell = {"fpr95": by_key["FPR95"][s] / 100.0, "auroc": by_key["AUROC"][s] / 100.0}
+            for key, metric in (("FPR95", "fpr95"), ("AUROC", "auroc")):
+                if key in ci and s in ci[key]:
+                    cell[f"{metric}_low"] = ci[key][s]["low"] / 100.0
+                    cell[f"{metric}_high"] = ci[key][s]["high"] / 100.0
+            out[m][s] = cell
     return out
 
 
-def world_metrics(study, negatives: dict, params, methods, backbone: str = "ViT-B-16") -> dict[str, dict]:
-    """method -> :func:`ood_study.experiments.evaluate_method` (fractions, bootstrap intervals from
-    params.yaml's ``evaluation``) on ``study`` with ``negatives`` (:func:`mine_negatives`)."""
-    from ood_study.experiments import evaluate_method
-    from ood_study.method_params import scoring_params
+def _interval(value, low, high) -> str:
+    return "–" if np.isnan(value) else (f"{value:.2f}" if np.isnan(low) else f"{value:.2f} [{low:.2f}, {high:.2f}]")
 
-    return {m: evaluate_method(study, m, negatives[m], scoring_params(params, m, backbone),
-                               params.get("evaluation")) for m in methods}
+
+def report_section(simulated: dict[str, dict], title: str) -> str:
+    """Markdown: the held-out table (simulated [95 % interval] beside published), the per-method mean
+    absolute errors, the per-set Kendall's tau and the order agreement, each target stated with its
+    result. ``simulated``: as in :func:`heldout_table`, for MCM, NegLabel, CSP, AdaNeg and DNM."""
+    table = heldout_table(simulated)
+    rows = []
+    for _, r in table.iterrows():
+        unconfirmed = "" if np.isnan(r["unconfirmed_fpr95"]) else f" ({r['unconfirmed_fpr95']:.2f}, unconfirmed)"
+        rows.append({"method": r["method"], "set": r["set"],
+                     "FPR95 simulated": _interval(r["fpr95"], r["fpr95_low"], r["fpr95_high"]),
+                     "FPR95 published": ("–" if np.isnan(r["fpr95_pub"]) else f"{r['fpr95_pub']:.2f}") + unconfirmed,
+                     "AUROC simulated": _interval(r["auroc"], r["auroc_low"], r["auroc_high"]),
+                     "AUROC published": "–" if np.isnan(r["auroc_pub"]) else f"{r['auroc_pub']:.2f}",
+                     "AUROC error": "–" if np.isnan(r["auroc_err"]) else f"{r['auroc_err']:+.2f}"})
+    errors = error_summary(table)
+    per_set, fraction = rank_agreement(auroc_long(simulated))
+    met = {m: errors.loc[m, "auroc_mae"] <= TARGET_AUROC_ERROR for m in ("csp", "adaneg")}
+    lines = [f"**{title}**", "",
+             "Held out: CSP, AdaNeg and DNM never entered the fit (MCM and NegLabel did; protocol in "
+             "docs/simulation.md). Simulated = SIMULATED, 95 % bootstrap interval in brackets; "
+             "published = docs/methods.md §6 (– = unknown).", "",
+             pd.DataFrame(rows).to_markdown(index=False), "",
+             "Mean absolute error per method, points (over its published cells):", "",
+             errors.round(2).to_markdown(), "",
+             "Per set, Kendall's tau of the simulated vs published AUROC order (methods with a published "
+             "AUROC) and the (set, method pair) comparisons involving a held-out method:", "",
+             per_set.round(3).to_markdown(), "",
+             f"Targets: CSP mean abs AUROC error {errors.loc['csp', 'auroc_mae']:.2f} "
+             f"({'met' if met['csp'] else 'missed'}, <= {TARGET_AUROC_ERROR:g}); AdaNeg "
+             f"{errors.loc['adaneg', 'auroc_mae']:.2f} ({'met' if met['adaneg'] else 'missed'}); published AUROC "
+             f"order kept in {100 * fraction:.1f} % of the comparisons "
+             f"({'met' if fraction >= TARGET_ORDER_AGREEMENT else 'missed'}, >= {100 * TARGET_ORDER_AGREEMENT:g} %).",
+             ""]
+    return "\n".join(lines)
