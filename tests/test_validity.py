@@ -61,3 +61,37 @@ def test_rank_agreement_counts_only_pairs_with_a_held_out_method():
     # tau over the 4 known methods: 6 pairs, 5 concordant, 1 discordant
     assert per_set.loc["sun", "kendall_tau"] == pytest.approx((5 - 1) / 6)
     assert per_set.loc["sun", "n_methods"] == 4 and per_set.loc["sun", "n_pairs"] == 5
+
+
+def _metrics_file(auroc: float, fpr: float) -> dict:
+    sets = ("sim-inaturalist", "sim-sun", "sim-places", "sim-textures", "average")
+    return {"AUROC": dict.fromkeys(sets, auroc), "FPR95": dict.fromkeys(sets, fpr),
+            "AUROC_ci95": {s: {"low": auroc - 1, "high": auroc + 1} for s in sets},
+            "FPR95_ci95": {s: {"low": fpr - 2, "high": fpr + 2} for s in sets}}
+
+
+def test_metrics_files_feed_the_report_section():
+    metrics = {"mcm": _metrics_file(90.0, 40.0), "neglabel": _metrics_file(95.0, 20.0),
+               "csp": _metrics_file(96.0, 15.0), "adaneg": _metrics_file(97.0, 12.0), "dnm": _metrics_file(99.0, 2.0)}
+    cells = V.from_metrics_files(metrics)
+    assert cells["csp"]["sim-sun"] == pytest.approx({"fpr95": 0.15, "auroc": 0.96, "fpr95_low": 0.13,
+                                                     "fpr95_high": 0.17, "auroc_low": 0.95, "auroc_high": 0.97})
+    text = V.report_section(cells, "T")
+    # CSP published AUROC 99.60 / 96.66 / 92.90 / 93.86 against 96 everywhere: mean |error| 2.375 -> missed
+    import re
+
+    found = re.search(r"CSP mean abs AUROC error ([0-9.]+) \(missed", text)
+    assert found and float(found.group(1)) == pytest.approx((3.60 + 0.66 + 3.10 + 2.14) / 4, abs=0.006)
+    # AdaNeg 99.71 / 97.44 / 94.55 / 94.93 against 97: (2.71 + 0.44 + 2.45 + 2.07) / 4 = 1.9175 -> met
+    assert "AdaNeg 1.92 (met)" in text
+    assert "96.00 [95.00, 97.00]" in text
+
+    from ood_study.report import validity_sections
+
+    class _Params:  # the one call validity_sections makes
+        def sets(self, benchmark):
+            from types import SimpleNamespace
+            return SimpleNamespace(simulation={"world": "fitted"})
+
+    assert validity_sections(_Params(), {m: metrics[m] for m in ("mcm", "neglabel")}) == []
+    assert "fitted world" in validity_sections(_Params(), metrics)[0]
