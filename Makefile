@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup repro test lab clean-results sweep-queue calibrate
+.PHONY: setup repro test test-fast dvc-yaml lab clean-results sweep-queue calibrate
 
 setup:
 	bash scripts/setup.sh
@@ -23,12 +23,21 @@ calibrate: setup
 test:
 	bash scripts/test.sh
 
+## The inner loop: ruff and every test not marked e2e (no dvc repro, torchrun, browser, queues or papermill).
+test-fast:
+	ruff check ood_core ood_study tests benchmarks notebooks
+	python -m pytest -m "not e2e" -q
+
+## Regenerate dvc.yaml from ood_study/pipeline.py and ood_study/ablations.py (commit the result).
+dvc-yaml:
+	python -m ood_study.pipeline
+
 ## JupyterLab on the project's kernel (the notebooks find the project root themselves).
 lab: setup
 	jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## An ablation grid of params.yaml as queued DVC experiments: make sweep-queue SWEEP=tau JOBS=2
-## (SWEEP: tau, temperature, groups, selection; then `dvc exp show`). The notebooks stay the default.
+## (SWEEP: an ablation of ood_study/ablations.py that declares queued keys: tau, temperature, groups, selection). The notebooks stay the default.
 SWEEP ?= tau
 JOBS ?= 2
 sweep-queue:

@@ -8,7 +8,8 @@ all encode-only on preprocessed tensors already on the device; then, on a genera
 ``--n-images`` JPEGs of ImageNet-like sizes (``_imagenet_like_sizes``), for each ``--num-workers`` value,
   4. decode + preprocessing alone, both paths: PIL in DataLoader workers (``decode: pil``) and
      ``decode_jpeg`` + torch resize/crop on the device (``decode: gpu``, ood_core.features.gpu_decode),
-  5. end to end from files (``encoder.encode_images``), both paths, with the ratio gpu / pil,
+  5. end to end from files (``ood_core.features.clip.encode_images``, the pipeline's loop), both paths,
+     with the ratio gpu / pil,
 and how far the two paths' inputs and embeddings differ (max / mean abs difference of the
 normalised pixels of the first batch, cosine similarity of the embeddings).
 
@@ -33,8 +34,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ood_core.features.datasets import ImageFiles
+from ood_core.features.clip import encode_images
 from ood_core.features.encoders import load_encoder
+from ood_core.features.images import ImageFiles
 
 
 def _sync(device: torch.device) -> None:
@@ -178,8 +180,8 @@ def _files_section(encoder, args, device: torch.device) -> list[tuple[str, float
 
         def warm_up(decode):  # nvJPEG / cuDNN initialisation and the first allocations, untimed
             encoder.decode = decode
-            encoder.encode_images(ImageFiles(files[:args.batch_size], encoder.transform),
-                                  batch_size=args.batch_size, num_workers=0, progress=False)
+            encode_images(encoder, ImageFiles(files[:args.batch_size], encoder.transform),
+                          batch_size=args.batch_size, num_workers=0)
             _sync(device)
 
         e2e: dict[str, dict[int, float]] = {"pil": {}, "gpu": {}}
@@ -198,7 +200,7 @@ def _files_section(encoder, args, device: torch.device) -> list[tuple[str, float
                 print(f"{rows[-1][0]:<75s} {rate:10.1f} images/s", flush=True)
 
                 start = time.perf_counter()
-                out = encoder.encode_images(dataset, batch_size=args.batch_size, num_workers=w, progress=False)
+                out, _ = encode_images(encoder, dataset, batch_size=args.batch_size, num_workers=w)
                 _sync(device)
                 rate = len(out) / (time.perf_counter() - start)
                 e2e[decode][w] = rate

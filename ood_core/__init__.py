@@ -12,7 +12,6 @@ Grouped by stage of the data flow (import the modules directly; nothing heavy ru
             section 3), ``ood_core.methods`` (the registry: one module per method)
 - metrics   ``ood_core.metrics`` (FPR95 / AUROC / AUPR, ID positive, section 4)
 
-``ood_core.corpus`` re-exports the corpus and prompt names under their original import path.
 The application around it (params, paths, DVC stages, notebooks) is the ``ood_study`` package;
 this library never imports it.
 """

@@ -6,12 +6,14 @@ pytorch-ood use the opposite convention (OOD positive); their FPR@95 is a differ
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ood_core import _array
 
-__all__ = ["ood_metrics", "fpr_at_recall"]
+__all__ = ["ood_metrics", "fpr_at_recall", "group_averages"]
 
 
 def fpr_at_recall(id_scores, ood_scores, recall_level: float = 0.95) -> float:
@@ -71,3 +73,21 @@ def ood_metrics(id_scores, ood_scores) -> dict:
         "aupr_in": float(average_precision_score(is_id, scores)),
         "aupr_out": float(average_precision_score(1 - is_id, -scores)),
     }
+
+
+def group_averages(per_set, groups) -> dict[str, dict[str, float]]:
+    """The mean of each metric over each group's OOD sets, as OpenOOD reports near- and far-OOD averages.
+
+    ``per_set``: OOD set -> metric -> value; ``groups``: group -> its sets (``None`` gives ``{}``).
+    Returns group -> metric -> plain arithmetic mean over the group's sets (each set weighs the
+    same, whatever its image count). The metrics are those of the group's first set; a grouped set
+    missing from ``per_set`` raises KeyError naming it.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for group, members in (groups or {}).items():
+        missing = [m for m in members if m not in per_set]
+        if missing:
+            raise KeyError(f"group {group!r} needs the metrics of {missing}, which are not among {list(per_set)}")
+        metrics = list(per_set[members[0]])
+        out[group] = {k: math.fsum(float(per_set[m][k]) for m in members) / len(members) for k in metrics}
+    return out

@@ -205,9 +205,6 @@ class SimulationConfig:
             raise ValueError(f"SimulationConfig: unknown key(s) {unknown}; valid keys: {valid}")
         return cls(**d)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 # --- seeded random draws ----------------------------------------------------------------------------
 

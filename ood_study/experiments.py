@@ -26,7 +26,7 @@ from ood_core import mining as _mining
 from ood_core.features import TextFeatures
 from ood_core.text.corpus import Corpus
 from ood_study import study as _study
-from ood_study.method_params import mining_params, scoring_params
+from ood_study.method_params import methods_taking, mining_params, scoring_params
 from ood_study.params import EvaluationParams
 
 __all__ = [
@@ -46,6 +46,8 @@ __all__ = [
     "score_distributions",
     "best_value",
     "false_negative_dose_sweep",
+    "density_grid_sweep",
+    "tau_estimate_table",
 ]
 
 COLUMNS = ["method", "parameter", "value", "ood_set", "fpr95", "auroc", "fpr95_low", "fpr95_high", "auroc_low",
@@ -112,8 +114,8 @@ def evaluate_method(study, method: str, negatives, scoring_params, evaluation=No
 def params_by_method(params, backbone: str, parameter: str | None = None) -> dict:
     """``{method: typed score parameters}`` for params.yaml's methods (in its order); with
     ``parameter``, only the methods whose score takes it (e.g. ``"temperature"``, ``"n_groups"``)."""
-    return {m: scoring_params(params, m, backbone) for m in params.methods
-            if parameter is None or parameter in _methods.get(m).scoring_param_names()}
+    methods = params.methods if parameter is None else methods_taking(params, parameter)
+    return {m: scoring_params(params, m, backbone) for m in methods}
 
 
 def _sweep(study, method, negatives, base_params: dict, parameter: str, values, evaluation=None) -> pd.DataFrame:
@@ -345,3 +347,49 @@ def false_negative_dose_sweep(study, dnm_negatives, neglabel_params, dnm_params,
             rows += [{**r, "variant": variant, **extra}
                      for r in _rows_for_negatives(study, method, idx, sp, "rho", rho, evaluation)]
     return pd.DataFrame(rows)
+
+
+def density_grid_sweep(study, density_params, dnm_params, ks, ratios_noun, evaluation=None) -> pd.DataFrame:
+    """DNM over the joint grid ``k x ratio_noun`` of its density selection (every other parameter fixed).
+
+    ``density_params``: DNM's typed mining parameters (``ratio_adj``, ``metric``, ``neighbours`` are
+    kept); ``dnm_params``: its score parameters. The kNN densities are computed once for every k
+    of the grid and each ratio reuses them. Rows as :func:`density_selection_sweep`'s with
+    ``parameter = "k x ratio_noun"``, ``value = ratio_noun`` and the columns ``k``, ``ratio_noun``,
+    ``n_negatives`` (and ``false_negative_rate``, percent, with ground truth).
+    """
+    texts = study.texts
+    ks = [int(k) for k in ks]
+    density = _mining.density_scores(texts.candidates, texts.is_adj, ks=sorted(set(ks)),
+                                     metric=density_params.metric, neighbours=density_params.neighbours)
+    rows = []
+    for k in ks:
+        for ratio_noun in ratios_noun:
+            idx = _mining.select_by_density(density[k], texts.is_adj, ratio_noun, density_params.ratio_adj)
+            rows += [{**r, "k": k, "ratio_noun": ratio_noun}
+                     for r in _rows_for_negatives(study, "dnm", idx, dnm_params, "k x ratio_noun", ratio_noun,
+                                                  evaluation)]
+    return pd.DataFrame(rows)
+
+
+def tau_estimate_table(sweep: pd.DataFrame, estimate: dict, truth: float, params_tau: float) -> pd.DataFrame:
+    """One row comparing DNM's estimated tau with the truth and the AUROC it gets (notebook 09).
+
+    ``sweep``: a :func:`tau_sweep` whose grid holds ``estimate["estimate"]`` and ``params_tau``;
+    ``estimate``: the ``tau`` record of ``dnm_auto``'s resolution (``estimator``, ``estimate``,
+    ``low``, ``high``: fractions); ``truth``: the true ID-like share of the negatives (NaN without
+    ground truth). Columns: the estimate and its interval, the truth (percent), ``covered``
+    (None without truth), ``abs_error_pp`` (percentage points), and the average AUROC (%) at the
+    estimate, at ``params_tau`` and at the best tau of the sweep (:func:`best_value`).
+    """
+    avg = sweep[(sweep["ood_set"] == "average") & sweep["valid"]].set_index("value")
+    best = best_value(sweep, "auroc")
+    has_truth = not np.isnan(truth)
+    return pd.DataFrame([{
+        "estimator": estimate["estimator"], "tau_estimate": 100 * estimate["estimate"],
+        "tau_low": 100 * estimate["low"], "tau_high": 100 * estimate["high"], "tau_true": 100 * truth,
+        "covered": (estimate["low"] <= truth <= estimate["high"]) if has_truth else None,
+        "abs_error_pp": 100 * abs(estimate["estimate"] - truth),
+        "auroc_at_estimate": avg.loc[estimate["estimate"], "auroc"], "params_tau": params_tau,
+        "auroc_at_params_tau": avg.loc[params_tau, "auroc"], "best_tau_in_hindsight": best,
+        "auroc_at_best_tau": avg.loc[best, "auroc"]}])

@@ -1,8 +1,13 @@
 """The one path authority: where every file of the study lives, relative to the project root.
 
-Stages write here, notebooks and the report read here, and ``tests/test_layout.py`` checks that
-every ``deps``/``outs`` data path of ``dvc.yaml`` equals what this module says, for every
-benchmark x backbone x method of ``params.yaml``.
+Stages write here, notebooks and the report read here, and ``dvc.yaml`` is generated from it
+(:mod:`ood_study.pipeline`; ``tests/test_dvc.py`` checks every ``deps``/``outs`` data path against
+this module for every benchmark x backbone x method of ``params.yaml``).
+
+The three folders set in ``params.yaml`` ``paths:`` (the real image sets, the embedding cache,
+the open_clip weights) are resolved here too (:meth:`Layout.data_root`, :meth:`Layout.cache_dir`,
+:meth:`Layout.weights_dir`): relative to the project root, and from params only, never from an
+environment variable, so what a stage reads is what DVC hashes (``${paths.data_root}/<folder>``).
 
 ::
 
@@ -85,6 +90,26 @@ class Layout:
 
     def negatives(self, study: str, method: str) -> Path:
         return self.negatives_dir(study) / f"{method}.npy"
+
+    # --- the folders of params.yaml `paths:` -----------------------------------------------------
+    def _param_dir(self, params, key: str) -> Path | None:
+        value = params.get(f"paths.{key}")
+        if value in (None, ""):
+            return None
+        path = Path(value)
+        return path if path.is_absolute() else self._p(str(path))
+
+    def data_root(self, params) -> Path:
+        """``paths.data_root``: the folder holding every real image set (relative: to the root)."""
+        return self._param_dir(params, "data_root")
+
+    def cache_dir(self, params) -> Path:
+        """``paths.cache_dir``: the content-addressed embedding cache."""
+        return self._param_dir(params, "cache_dir")
+
+    def weights_dir(self, params) -> Path | None:
+        """``paths.weights_dir``: open_clip's weights folder, or ``None`` for open_clip's default."""
+        return self._param_dir(params, "weights_dir")
 
     # --- results ----------------------------------------------------------------------------------
     def results_dir(self, study: str) -> Path:

@@ -1,17 +1,19 @@
 """Typed parameters of each method, from ``method_params.<method>`` in ``params.yaml``.
 
 The method registry (:mod:`ood_core.methods`) owns the parameter types and their ranges; this
-module only finds the block and resolves ``per_backbone`` overrides. :func:`check_methods`
-validates every listed method for every backbone of the study; the mining and scoring stages
-call it before any work.
+module only finds the block and resolves ``per_backbone`` overrides (the one place a method block
+is validated: the mine and score stages and the notebooks call these). :func:`methods_taking` is
+the one rule for "the methods a sweep of one parameter covers" (notebooks and queued sweeps).
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 from ood_core import methods as _methods
 from ood_study.params import StudyParams
 
-__all__ = ["mining_params", "scoring_params", "check_methods"]
+__all__ = ["mining_params", "scoring_params", "methods_taking"]
 
 
 def mining_params(params: StudyParams, method: str, backbone: str):
@@ -36,16 +38,21 @@ def _block(params: StudyParams, method: str, step: str):
                          f"fields of ood_core.methods.{method}'s parameter classes)") from None
 
 
-def check_methods(params: StudyParams, methods=None, backbones=None) -> None:
-    """Validate the mining and scoring blocks of ``methods`` for every backbone (default: all listed)."""
-    for method in methods or params.methods:
-        _methods.get(method)
-        for backbone in backbones or params.backbones:
-            mining_params(params, method, backbone)
-            scoring_params(params, method, backbone)
+def methods_taking(params: StudyParams, parameter: str, block: str = "scoring") -> list[str]:
+    """params.yaml's listed methods (in its order) whose typed ``block`` parameters (``"scoring"`` or
+    ``"mining"``) have the field ``parameter``: the methods a sweep of ``parameter`` covers."""
+    if block not in ("scoring", "mining"):
+        raise ValueError(f"block={block!r} must be 'scoring' or 'mining'")
+    out = []
+    for method in params.methods:
+        m = _methods.get(method)
+        typed = m.scoring_params if block == "scoring" else m.mining_params
+        if typed is not None and parameter in {f.name for f in dataclasses.fields(typed)}:
+            out.append(method)
+    return out
 
 
 def _known_backbones():
-    from ood_core.features.encoders import BACKBONES
+    from ood_core.backbones import BACKBONES
 
     return BACKBONES

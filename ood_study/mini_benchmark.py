@@ -2,7 +2,7 @@
 
 ``python -m ood_study.mini_benchmark --out DIR [--weights-dir W] [--params-out P]`` (also
 ``ood-study mini-benchmark ...``) writes, under the data root ``DIR``, the layouts of
-:mod:`ood_core.features.datasets` for every set of ``benchmark_sets.imagenet1k``:
+:mod:`ood_core.features.image_sets` for every set of ``benchmark_sets.imagenet1k``:
 
 - ``imagenet/val/<wnid>/ILSVRC2012_val_<n>.JPEG``: one image in each of the 1,000 wnid folders;
 - ``iNaturalist/images``, ``SUN/images``, ``Places/images``: 5 images each (the MOS layout);
@@ -102,7 +102,7 @@ def write_mini_benchmark(root: str | Path, seed: int = 0) -> dict[str, int]:
     Deterministic: the same ``seed`` gives the same files, byte for byte (same Pillow build).
     Existing files are overwritten; nothing else under ``root`` is touched.
     """
-    from ood_core.features.datasets import get_dataset
+    from ood_core.features.image_sets import image_set
     from ood_core.text.imagenet import imagenet_wnids
 
     root = Path(root)
@@ -110,7 +110,7 @@ def write_mini_benchmark(root: str | Path, seed: int = 0) -> dict[str, int]:
     counts: dict[str, int] = {}
     # ImageNet val: one image per wnid; a few special files spread over the classes.
     special = {7: "gray", 123: "cmyk", 321: "exif6", 654: "exif3", 987: "exif8"}
-    val = get_dataset("imagenet1k", root=root).path
+    val = image_set("imagenet1k", root=root).path
     for i, wnid in enumerate(imagenet_wnids()):
         _jpeg(val / wnid / f"ILSVRC2012_val_{i * 50 + 1:08d}.JPEG", rng, special.get(i, "rgb"))
     counts["imagenet1k"] = 1000
@@ -118,7 +118,7 @@ def write_mini_benchmark(root: str | Path, seed: int = 0) -> dict[str, int]:
     unusual = {"inaturalist": "gray", "sun": "cmyk", "places": "png"}
     prefixes = {"inaturalist": "", "sun": "sun_", "places": "places_"}
     for name, odd in unusual.items():
-        folder = get_dataset(name, root=root).path
+        folder = image_set(name, root=root).path
         for j in range(OOD_IMAGES):
             stem = f"{prefixes[name]}{rng.integers(0, 16 ** 12):012x}"
             if j == 0 and odd == "png":
@@ -127,7 +127,7 @@ def write_mini_benchmark(root: str | Path, seed: int = 0) -> dict[str, int]:
                 _jpeg(folder / f"{stem}.jpg", rng, odd if j == 0 else ("exif6" if j == 1 else "rgb"))
         counts[name] = OOD_IMAGES
     # DTD: one image per texture folder.
-    dtd = get_dataset("textures", root=root).path
+    dtd = image_set("textures", root=root).path
     for k, texture in enumerate(DTD_TEXTURES):
         _jpeg(dtd / texture / f"{texture}_{k + 1:04d}.jpg", rng, "exif8" if k == 5 else "rgb")
     counts["textures"] = len(DTD_TEXTURES)
@@ -141,7 +141,7 @@ def mini_params(raw: dict, data_root: str | Path, weights_dir: str | Path, count
     the mini counts, and fp32 / small batches / no loader workers for CPUs. The methods, corpus and
     ablations stay as in ``raw`` (shrink them for a quick run).
     """
-    from ood_core.features.datasets import get_dataset
+    from ood_core.features.image_sets import image_set
 
     out = dict(raw)
     out["paths"] = {**raw["paths"], "data_root": str(data_root), "weights_dir": str(weights_dir)}
@@ -149,7 +149,7 @@ def mini_params(raw: dict, data_root: str | Path, weights_dir: str | Path, count
     out["backbones"] = [BACKBONE]
     sets = raw["benchmark_sets"][BENCHMARK]
     names = [sets["id"], *sets["ood"]]
-    out["image_sets"] = {n: get_dataset(n, root=".").path.as_posix() for n in names}
+    out["image_sets"] = {n: image_set(n, root=".").path.as_posix() for n in names}
     out["benchmark_sets"] = {**raw["benchmark_sets"], BENCHMARK: {**sets, "expected_counts": {n: counts[n] for n in names}}}
     out["encoder"] = {**raw["encoder"], "precision": "fp32", "batch_size": 64, "num_workers": 0}
     return out

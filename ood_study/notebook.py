@@ -1,9 +1,10 @@
 """The notebooks: their registry and their one-call setup.
 
-:data:`NOTEBOOKS` is the one list of notebooks: the ``nb_*`` stages of ``dvc.yaml``, the files
-in ``notebooks/`` and the smoke tests are checked against it. Each entry says whether the
-notebook runs per study (benchmark x backbone) or per benchmark, the ``params.yaml`` keys it
-reads, and the data it reads.
+:data:`NOTEBOOKS` (declared in :mod:`ood_study.ablations`, one entry per notebook; each ablation
+declares its own) is the one list of notebooks: the ``nb_*`` stages of ``dvc.yaml`` are generated
+from it (:mod:`ood_study.pipeline`) and the files in ``notebooks/`` and the smoke tests are checked
+against it. Each entry says whether the notebook runs per study (benchmark x backbone) or per
+benchmark, the ``params.yaml`` keys it reads, and the data it reads.
 
 In a notebook, the first code cell after the parameters is::
 
@@ -19,59 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ood_study.ablations import NOTEBOOKS, NotebookSpec, parse_ablation
 from ood_study.layout import Layout, find_root, study_name
 from ood_study.params import SIMULATED, StudyParams, load_params
 
 __all__ = ["NotebookSpec", "NOTEBOOKS", "Notebook", "setup", "KERNEL_NAME"]
 
 KERNEL_NAME = "ood-core"
-
-
-@dataclass(frozen=True)
-class NotebookSpec:
-    """per: ``"study"`` or ``"benchmark"``. params: keys it reads (``{benchmark}`` formatted).
-    data: what it reads: ``"embeddings"``, ``"negatives"``, ``"metrics"`` (of its study) or
-    ``"all_metrics"`` (every study). sweep: whether it writes a sweep table (a DVC plot)."""
-
-    title: str
-    per: str = "study"
-    params: tuple[str, ...] = ()
-    data: tuple[str, ...] = ()
-    sweep: bool = False
-
-
-_ALL_METHODS = ("methods", "method_params")
-NOTEBOOKS: dict[str, NotebookSpec] = {
-    "01_main_results": NotebookSpec("Main results", params=("methods", "benchmark_sets.{benchmark}"),
-                                    data=("metrics",)),
-    "02_ablation_tau": NotebookSpec("DNM over tau", params=("ablations.tau", "method_params.dnm.scoring",
-                                                            "benchmark_sets.{benchmark}", "evaluation"),
-                                    data=("embeddings", "negatives"), sweep=True),
-    "03_ablation_temperature": NotebookSpec("Temperature", params=("ablations.temperature", *_ALL_METHODS,
-                                                                   "benchmark_sets.{benchmark}", "evaluation"),
-                                            data=("embeddings", "negatives"), sweep=True),
-    "04_ablation_groups": NotebookSpec("Number of groups", params=("ablations.groups", *_ALL_METHODS,
-                                                                   "benchmark_sets.{benchmark}", "evaluation"),
-                                       data=("embeddings", "negatives"), sweep=True),
-    "05_ablation_selection": NotebookSpec("Negative selection", params=(
-        "ablations.selection", "method_params.dnm", "method_params.neglabel", "benchmark_sets.{benchmark}",
-        "evaluation"),
-        data=("embeddings",), sweep=True),
-    "06_ablation_corpus_size": NotebookSpec("Wild-corpus size", params=("ablations.corpus_size", *_ALL_METHODS,
-                                                                        "benchmark_sets.{benchmark}", "evaluation"),
-                                            data=("embeddings",), sweep=True),
-    "07_backbones": NotebookSpec("Backbones", per="benchmark", params=("backbones", "methods",
-                                                                       "benchmark_sets.{benchmark}"),
-                                 data=("all_metrics",)),
-    "08_false_negatives": NotebookSpec("False negatives", params=(
-        "ablations.false_negatives", "method_params.dnm.scoring", "method_params.neglabel.scoring",
-        "benchmark_sets.{benchmark}", "evaluation"), data=("embeddings", "negatives")),
-    "09_false_negative_dose": NotebookSpec("False-negative dose", params=(
-        "ablations.false_negative_dose", "ablations.tau", "method_params.dnm.scoring",
-        "method_params.dnm_auto.scoring", "method_params.neglabel.scoring", "benchmark_sets.{benchmark}",
-        "evaluation"),
-        data=("embeddings", "negatives")),
-}
 
 
 def spec(name: str) -> NotebookSpec:
@@ -101,12 +56,20 @@ class Notebook:
     @property
     def tag(self) -> str:
         """Every title of the offline default says SIMULATED: those numbers are not the paper's; every
-        title of a random-weight test backbone (ood_core.features.encoders) says RANDOM WEIGHTS."""
-        from ood_core.features.encoders import is_random_weights
+        title of a random-weight test backbone (ood_core.backbones) says RANDOM WEIGHTS."""
+        from ood_core.backbones import is_random_weights
 
         tag = "SIMULATED benchmark" if self.benchmark == SIMULATED else self.benchmark
         backbones = [self.backbone] if self.backbone else list(self.params.get("backbones"))
         return tag + (" (RANDOM WEIGHTS)" if any(is_random_weights(b) for b in backbones) else "")
+
+    def ablation(self, name: str | None = None):
+        """The typed grid of ablation ``name`` (default: this notebook's own), range-checked here
+        (:func:`ood_study.ablations.parse_ablation`), the one place an ablation block is validated."""
+        name = name or spec(self.name).ablation
+        if name is None:
+            raise ValueError(f"notebook {self.name!r} belongs to no ablation: pass the ablation's name")
+        return parse_ablation(name, self.params.get(f"ablations.{name}"))
 
     def save_figure(self, fig, name: str) -> Path:
         """Save a finished figure as ``<name>.png`` (300 dpi) and ``<name>.pdf``; returns the PNG path.
@@ -126,11 +89,13 @@ class Notebook:
         fig.savefig(pdf, bbox_inches="tight", metadata={"CreationDate": None})
         return png
 
-    def save_table(self, table, name: str) -> Path:
-        """Save a DataFrame as ``tables/<name>.csv``, floats at 6 significant digits.
+    def save_table(self, table, name: str, markdown: str | None = None) -> Path:
+        """Save a DataFrame as ``tables/<name>.csv``, floats at 6 significant digits; with
+        ``markdown``, also that text as ``tables/<name>.md`` (the table as the notebook shows it).
 
         Rounded by :func:`ood_study.study.round_sig` (the table passed in is not changed), so the
         file is identical by hash across machines and thread counts (see there for the limits).
+        Returns the CSV's path.
         """
         import pandas as pd
 
@@ -140,6 +105,8 @@ class Notebook:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Tables indexed by method (main_table, backbone_table, ...) keep their row labels.
         round_sig(table).to_csv(path, index=not isinstance(table.index, pd.RangeIndex))
+        if markdown is not None:
+            path.with_suffix(".md").write_text(markdown)
         return path
 
     def save_sweep(self, sweep) -> Path:

@@ -6,15 +6,19 @@ a :class:`StudyParams`. Everything is read through :meth:`StudyParams.get` with 
 a stage can be held to the keys its ``dvc.yaml`` entry lists (:meth:`StudyParams.restricted`):
 reading any other key raises :class:`UnlistedParamError`, and the tests run every stage that way.
 
-Method blocks (``method_params.<method>``) are checked against the method's own typed
-parameters in :mod:`ood_study.method_params`, by the stages that mine or score, so that the
-embedding stages never depend on method code.
+This module checks the file's **shape and names** only: every top-level key, the typed blocks
+of paths, prompts, corpus, encoder and evaluation, and that lists name what they should. It
+imports no feature, simulation, text or method code, so no stage depends on those through it.
+Values that need the library are validated once, at the edge where the stage hands them to the
+library's typed parameters: method blocks by :mod:`ood_study.method_params` (mine, score), the
+simulation block, set names and backbone names by the embedding stages, lexnames by the corpus
+stage, prompt templates by ``embed_text``, ablation grids by their notebook
+(:func:`ood_study.ablations.parse_ablation`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -23,8 +27,7 @@ import yaml
 
 from ood_core._params import param, parse, unknown_key_error
 
-__all__ = ["StudyParams", "UnlistedParamError", "EvaluationParams", "load_params", "group_averages", "SIMULATED",
-           "PARAMS_FILE"]
+__all__ = ["StudyParams", "UnlistedParamError", "EvaluationParams", "load_params", "SIMULATED", "PARAMS_FILE"]
 
 PARAMS_FILE = "params.yaml"
 SIMULATED = "simulated"  # the offline benchmark (ood_core.simulate): its numbers are never the paper's
@@ -36,7 +39,7 @@ class UnlistedParamError(KeyError):
 
 @dataclass(frozen=True)
 class PathsParams:
-    data_root: str = param("data/benchmarks", doc="real image sets; OOD_DATA_ROOT overrides")
+    data_root: str = param("data/benchmarks", doc="real image sets (relative: to the project root)")
     cache_dir: str = param("data/cache", doc="content-addressed embedding cache")
     weights_dir: str | None = param(None, doc="open_clip cache_dir for weights (None: open_clip's default)")
 
@@ -79,47 +82,6 @@ class EncoderParams:
 
 
 @dataclass(frozen=True)
-class TauAblation:
-    grid: tuple[float, ...] = param((0.0,), low=0.0, high=1.0, high_open=True)
-
-
-@dataclass(frozen=True)
-class TemperatureAblation:
-    grid: tuple[float, ...] = param((0.01,), low=0.0, low_open=True)
-
-
-@dataclass(frozen=True)
-class GroupsAblation:
-    grid: tuple[int, ...] = param((100,), low=1)
-
-
-@dataclass(frozen=True)
-class SelectionAblation:
-    density_k: tuple[int, ...] = param((100,), low=1)
-    density_ratio_noun: tuple[float, ...] = param((0.23,), low=0.0, high=1.0, low_open=True)
-    neglabel_percentile: tuple[float, ...] = param((0.95,), low=0.0, high=1.0, low_open=True)
-    neglabel_ratio: tuple[float, ...] = param((0.15,), low=0.0, high=1.0, low_open=True)
-
-
-@dataclass(frozen=True)
-class CorpusSizeAblation:
-    fractions: tuple[float, ...] = param((1.0,), low=0.0, high=1.0, low_open=True)
-    seed: int = param(0, low=0)
-
-
-@dataclass(frozen=True)
-class FalseNegativesAblation:
-    tau_grid: tuple[float, ...] = param((0.0,), low=0.0, high=1.0, high_open=True)
-
-
-@dataclass(frozen=True)
-class FalseNegativeDoseAblation:
-    rho_grid: tuple[float, ...] = param((0.0,), low=0.0, high=1.0, high_open=True,
-                                        doc="fractions of the fixed negative set replaced by ID-like labels")
-    seed: int = param(0, low=0, doc="seeds the chosen true negatives and ID-like labels")
-
-
-@dataclass(frozen=True)
 class EvaluationParams:
     """Error bars of every metric (ood_core.bootstrap; docs/methods.md §4)."""
 
@@ -131,19 +93,18 @@ class EvaluationParams:
                                        "seed..seed+n_seeds-1 of their scoring block; 1: no seed spread")
 
 
-ABLATIONS = {"tau": TauAblation, "temperature": TemperatureAblation, "groups": GroupsAblation,
-             "selection": SelectionAblation, "corpus_size": CorpusSizeAblation,
-             "false_negatives": FalseNegativesAblation, "false_negative_dose": FalseNegativeDoseAblation}
 TOP_LEVEL = ("benchmarks", "backbones", "methods", "paths", "image_sets", "benchmark_sets", "corpus", "prompts",
              "encoder",
              "method_params", "ablations", "evaluation")
 
 
-def _names(value: Any, where: str, valid) -> tuple[str, ...]:
+def _names(value: Any, where: str, valid=None) -> tuple[str, ...]:
+    """A non-empty list of distinct names, each in ``valid`` (``None``: checked where it is used)."""
     if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"{where} = {value!r} must be a non-empty list of names from {sorted(valid)}")
+        raise ValueError(f"{where} = {value!r} must be a non-empty list of names"
+                         + (f" from {sorted(valid)}" if valid is not None else ""))
     for v in value:
-        if v not in valid:
+        if valid is not None and v not in valid:
             raise unknown_key_error(where, v, valid)
     if len(set(value)) != len(value):
         raise ValueError(f"{where} = {value!r} lists a name twice")
@@ -151,27 +112,15 @@ def _names(value: Any, where: str, valid) -> tuple[str, ...]:
 
 
 def _check_sets(name: str, sets: BenchmarkSets) -> BenchmarkSets:
+    """The shape of one benchmark's block; its set names are checked against the registries by the
+    embedding stages (:func:`ood_study.stages.embed.check_sets`)."""
     where = f"benchmark_sets.{name}"
     if name == SIMULATED:
-        from ood_core import simulate
-
-        valid_id, valid_ood = [simulate.ID_SET], list(simulate.OOD_SETS)
-        try:
-            simulate.SimulationConfig.from_dict(sets.simulation)
-        except ValueError as err:
-            raise ValueError(f"{where}.simulation: {err}") from None
-    else:
-        from ood_core.features import datasets
-
-        valid_id = datasets.list_benchmarks("id") + datasets.list_benchmarks("id_shift")
-        valid_ood = datasets.list_benchmarks("ood")
-        if sets.simulation is not None:
-            raise ValueError(f"{where}.simulation: only the {SIMULATED!r} benchmark takes simulation parameters")
-    if sets.id not in valid_id:
-        raise unknown_key_error(f"{where}.id", sets.id, valid_id)
-    for ood in sets.ood:
-        if ood not in valid_ood:
-            raise unknown_key_error(f"{where}.ood", ood, valid_ood)
+        if not isinstance(sets.simulation, Mapping):
+            raise ValueError(f"{where}.simulation = {sets.simulation!r} must be a mapping of the simulated "
+                             "world's parameters (ood_core.simulate.SimulationConfig)")
+    elif sets.simulation is not None:
+        raise ValueError(f"{where}.simulation: only the {SIMULATED!r} benchmark takes simulation parameters")
     if sets.groups is not None:
         sets = dataclasses.replace(sets, groups=_check_groups(f"{where}.groups", sets.groups, sets.ood))
     if sets.expected_counts is not None:
@@ -218,80 +167,13 @@ def _check_groups(where: str, groups: Any, ood: tuple[str, ...]) -> dict[str, tu
     return out
 
 
-def group_averages(per_set: Mapping[str, Mapping[str, float]],
-                   groups: Mapping[str, tuple[str, ...]] | None) -> dict[str, dict[str, float]]:
-    """The mean of each metric over each group's sets, as OpenOOD reports near- and far-OOD averages.
-
-    ``per_set``: OOD set -> metric -> value (the shape of ``ood_study.study.evaluate``'s result);
-    ``groups``: group -> its sets (:meth:`StudyParams.sets`' ``groups``; ``None`` gives ``{}``).
-    Returns group -> metric -> plain arithmetic mean over the group's sets (each set weighs the
-    same, whatever its image count). The metrics are those of the group's first set; a grouped set
-    missing from ``per_set`` raises KeyError naming it.
-    """
-    out: dict[str, dict[str, float]] = {}
-    for group, members in (groups or {}).items():
-        missing = [m for m in members if m not in per_set]
-        if missing:
-            raise KeyError(f"group {group!r} needs the metrics of {missing}, which are not among {list(per_set)}")
-        metrics = list(per_set[members[0]])
-        out[group] = {k: math.fsum(float(per_set[m][k]) for m in members) / len(members) for k in metrics}
-    return out
-
-
-def image_set_folders(tree: dict) -> dict[str, str]:
-    """set -> its folder under the data root, for every set of the real benchmarks in ``benchmarks``."""
-    from ood_core.features import datasets
-
-    out: dict[str, str] = {}
-    for benchmark in tree["benchmarks"]:
-        if benchmark == SIMULATED:
-            continue
-        sets = tree["benchmark_sets"][benchmark]
-        for name in (sets.id, *sets.ood):
-            out[name] = datasets.get_dataset(name, root=".").path.as_posix()
-    return out
-
-
-def _check_image_sets(raw: Any, tree: dict) -> dict[str, str]:
-    """``image_sets`` must name the folder of every image set that ``benchmarks`` reads (DVC tracks
-    them through the ``image_set`` stages; dvc.yaml cannot derive that list itself)."""
+def _check_image_sets(raw: Any) -> dict[str, str]:
+    """``image_sets``: set -> its folder under ``paths.data_root`` (checked against the dataset
+    registry and ``benchmarks`` by the stages that read images: :mod:`ood_study.stages.image_set`)."""
     raw = {} if raw is None else raw
-    need = image_set_folders(tree)
-    if not isinstance(raw, Mapping) or any(raw.get(k) != v for k, v in need.items()):
-        wrong = {k: v for k, v in need.items() if not isinstance(raw, Mapping) or raw.get(k) != v}
-        lines = "".join(f"\n  {k}: {v}" for k, v in need.items())
-        raise ValueError(f"image_sets = {raw!r} lacks or misnames {sorted(wrong)}: it must map every image set of "
-                         f"the real benchmarks in `benchmarks` to its folder under paths.data_root, so DVC tracks "
-                         f"them (the image_set stages); put this in params.yaml:\nimage_sets:{lines or ' {}'}")
-    from ood_core.features import datasets
-
-    for name, folder in raw.items():
-        if name not in datasets.BENCHMARKS:
-            raise unknown_key_error("image_sets", name, datasets.BENCHMARKS)
-        expected = datasets.get_dataset(name, root=".").path.as_posix()
-        if folder != expected:
-            raise ValueError(f"image_sets.{name} = {folder!r}: the registry's folder of {name!r} is {expected!r}")
+    if not isinstance(raw, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise ValueError(f"image_sets = {raw!r} must map image-set names to their folders under paths.data_root")
     return dict(raw)
-
-
-def _check_lexnames(corpus: CorpusParams) -> CorpusParams:
-    from ood_core.text.wordnet import LEXNAMES
-
-    for key, prefix in (("noun_lexnames", "noun."), ("adj_lexnames", "adj.")):
-        valid = sorted(n for n in LEXNAMES.values() if n.startswith(prefix))
-        for name in getattr(corpus, key):
-            if name not in valid:
-                raise unknown_key_error(f"corpus.{key}", name, valid)
-    return corpus
-
-
-def _check_template(where: str, template: str) -> None:
-    from ood_core.text.prompts import prompts
-
-    try:
-        prompts(["x"], template)
-    except ValueError as err:
-        raise ValueError(f"{where}: {err}") from None
 
 
 class StudyParams:
@@ -342,12 +224,10 @@ class StudyParams:
             raise unknown_key_error("benchmark_sets", benchmark, self._tree["benchmark_sets"])
         return self.get(f"benchmark_sets.{benchmark}")
 
-    def ablation(self, name: str):
-        return self.get(f"ablations.{name}")
 
 
 def parse_tree(raw: Any, source: str = PARAMS_FILE) -> dict:
-    """Validate a ``params.yaml`` mapping and return its typed tree (method blocks stay raw)."""
+    """Check a ``params.yaml`` mapping's shape and return its tree (method and ablation blocks stay raw)."""
     if not isinstance(raw, Mapping):
         raise ValueError(f"{source} must hold a mapping of parameters, not {type(raw).__name__}")
     for key in raw:
@@ -356,8 +236,6 @@ def parse_tree(raw: Any, source: str = PARAMS_FILE) -> dict:
     missing = [k for k in TOP_LEVEL if k not in raw]
     if missing:
         raise ValueError(f"{source} lacks the top-level key(s) {missing}")
-    from ood_core.features.encoders import BACKBONES, RANDOM_WEIGHT_BACKBONES
-
     sets_raw = raw["benchmark_sets"]
     if not isinstance(sets_raw, Mapping):
         raise ValueError("benchmark_sets must map benchmark names to {id, ood}")
@@ -366,8 +244,8 @@ def parse_tree(raw: Any, source: str = PARAMS_FILE) -> dict:
                            for name, block in sets_raw.items()},
     }
     tree["benchmarks"] = _names(raw["benchmarks"], "benchmarks", tree["benchmark_sets"])
-    tree["backbones"] = _names(raw["backbones"], "backbones", {**BACKBONES, **RANDOM_WEIGHT_BACKBONES})
-    tree["image_sets"] = _check_image_sets(raw["image_sets"], tree)
+    tree["backbones"] = _names(raw["backbones"], "backbones")
+    tree["image_sets"] = _check_image_sets(raw["image_sets"])
     method_blocks = raw["method_params"]
     if not isinstance(method_blocks, Mapping):
         raise ValueError("method_params must map method names to {mining, scoring} blocks")
@@ -379,19 +257,17 @@ def parse_tree(raw: Any, source: str = PARAMS_FILE) -> dict:
     tree["method_params"] = {name: {"mining": block.get("mining"), "scoring": block.get("scoring")}
                              for name, block in method_blocks.items()}
     tree["paths"] = parse(PathsParams, raw["paths"], "paths")
-    tree["corpus"] = _check_lexnames(parse(CorpusParams, raw["corpus"], "corpus"))
+    tree["corpus"] = parse(CorpusParams, raw["corpus"], "corpus")
     tree["prompts"] = parse(PromptParams, raw["prompts"], "prompts")
-    for key in ("id", "noun", "adj"):
-        _check_template(f"prompts.{key}", getattr(tree["prompts"], key))
     tree["encoder"] = parse(EncoderParams, raw["encoder"], "encoder")
     if tree["encoder"].decode == "gpu" and tree["encoder"].preprocess != "paper":
         raise ValueError(f"encoder.decode = 'gpu' implements the paper preprocessing only, but encoder.preprocess = "
                          f"{tree['encoder'].preprocess!r}: set encoder.preprocess: paper or encoder.decode: pil")
     ablations = raw["ablations"] or {}
-    for key in ablations:
-        if key not in ABLATIONS:
-            raise unknown_key_error("ablations", key, ABLATIONS)
-    tree["ablations"] = {key: parse(cls, ablations.get(key), f"ablations.{key}") for key, cls in ABLATIONS.items()}
+    if not isinstance(ablations, Mapping) or not all(isinstance(v, Mapping) or v is None for v in ablations.values()):
+        raise ValueError(f"ablations = {ablations!r} must map ablation names to their grids "
+                         "(ood_study.ablations.ABLATIONS; each notebook checks its own)")
+    tree["ablations"] = dict(ablations)
     tree["evaluation"] = parse(EvaluationParams, raw["evaluation"], "evaluation")
     return tree
 

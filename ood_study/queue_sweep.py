@@ -6,14 +6,11 @@ per grid point, aimed only at the ``score`` stages the swept key feeds (DVC re-r
 when a mining key changes), runs the queue with ``dvc queue start --jobs N``, waits for it and
 prints ``dvc exp show`` restricted to the swept keys and the average FPR95 / AUROC.
 
-Sweeps (one experiment per grid value; ``selection`` sweeps each of its keys with the others at
-their ``params.yaml`` values, as notebook 05 does):
-
-- ``tau``: ``method_params.dnm.scoring.tau`` over ``ablations.tau.grid``;
-- ``temperature``: ``scoring.temperature`` of every listed method that has one, together;
-- ``groups``: ``scoring.n_groups`` of every listed method that has one, together;
-- ``selection``: DNM's ``mining.k`` / ``mining.ratio_noun`` and NegLabel's ``mining.percentile`` /
-  ``mining.ratio`` (``ablations.selection.density_k`` etc.).
+Sweeps: every ablation of :data:`ood_study.ablations.ABLATIONS` that declares ``queued`` keys
+(one experiment per grid value; an ablation with several keys, like ``selection``, sweeps each
+with the others at their ``params.yaml`` values, as its notebook does). A key declared for
+every method (``method=None``) is set in each listed method whose typed parameters take it
+(:func:`ood_study.method_params.methods_taking`, the rule the notebooks' sweeps use).
 
 A value set under ``per_backbone:`` for a listed backbone would override the swept value, so the
 same value is set there too (only where such an override exists). Experiments are named
@@ -33,19 +30,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ood_study.ablations import ABLATIONS, QueuedKey, parse_ablation
+from ood_study.method_params import methods_taking
 from ood_study.params import PARAMS_FILE, StudyParams, load_params
 
 __all__ = ["SWEEPS", "Experiment", "plan", "queue_commands", "show_command", "main"]
 
-#: sweep -> [(method or None for "every listed method having the key", block, key, ablation field)]
-SWEEPS: dict[str, list[tuple[str | None, str, str, str]]] = {
-    "tau": [("dnm", "scoring", "tau", "grid")],
-    "temperature": [(None, "scoring", "temperature", "grid")],
-    "groups": [(None, "scoring", "n_groups", "grid")],
-    "selection": [("dnm", "mining", "k", "density_k"), ("dnm", "mining", "ratio_noun", "density_ratio_noun"),
-                  ("neglabel", "mining", "percentile", "neglabel_percentile"),
-                  ("neglabel", "mining", "ratio", "neglabel_ratio")],
-}
+#: sweep -> the keys its experiments set (the ablations that declare ``queued`` keys)
+SWEEPS: dict[str, tuple[QueuedKey, ...]] = {name: a.queued for name, a in ABLATIONS.items() if a.queued}
 
 _ACTIVE = ("Queued", "Running")
 
@@ -59,10 +51,6 @@ class Experiment:
     targets: tuple[str, ...]
 
 
-def _methods_with(params: StudyParams, block: str, key: str) -> list[str]:
-    return [m for m in params.methods if key in (params.get(f"method_params.{m}.{block}") or {})]
-
-
 def _value_text(value) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
@@ -73,8 +61,9 @@ def plan(params: StudyParams, sweep: str, prefix: str = "sweep") -> list[Experim
         raise ValueError(f"sweep={sweep!r} is unknown; valid: {sorted(SWEEPS)} (ablations in params.yaml "
                          "that are not one key over a grid, like corpus_size, stay notebook-only)")
     experiments = []
-    for method, block, key, field in SWEEPS[sweep]:
-        methods = [method] if method else _methods_with(params, block, key)
+    grid = parse_ablation(sweep, params.get(f"ablations.{sweep}"))
+    for method, block, key, field in ((q.method, q.block, q.key, q.field) for q in SWEEPS[sweep]):
+        methods = [method] if method else methods_taking(params, key, block)
         missing = [m for m in methods if m not in params.methods]
         if missing or not methods:
             raise ValueError(f"sweep {sweep!r} sets {block}.{key} of {missing or 'some method'}, which "
@@ -85,7 +74,7 @@ def plan(params: StudyParams, sweep: str, prefix: str = "sweep") -> list[Experim
                                  "changes existing keys only; write the key with its default value first")
         targets = tuple(f"score@{b}-{bb}-{m}" for b in params.benchmarks for bb in params.backbones
                         for m in methods)
-        for value in getattr(params.ablation(sweep), field):
+        for value in getattr(grid, field):
             text = _value_text(value)
             overrides = []
             for m in methods:

@@ -12,8 +12,9 @@ import math
 
 import pandas as pd
 
+from ood_core.metrics import group_averages
 from ood_study.layout import Layout, study_name
-from ood_study.params import SIMULATED, StudyParams, group_averages
+from ood_study.params import SIMULATED, StudyParams
 
 __all__ = ["PUBLISHED", "load_metrics", "main_table", "long_table", "backbone_table", "published_table",
            "comparison_table", "to_markdown", "to_latex", "caption", "build_report", "half_width_table",
@@ -140,7 +141,7 @@ def caption(benchmark: str, backbone: str) -> str:
     if benchmark == SIMULATED:
         return (f"SIMULATED benchmark (ood_core.simulate, calibrated to CLIP {backbone} statistics): "
                 "FPR95 / AUROC in %. Not a reproduction of the paper's numbers.")
-    from ood_core.features.encoders import is_random_weights
+    from ood_core.backbones import is_random_weights
 
     if is_random_weights(backbone):
         return (f"{benchmark}, {backbone}: RANDOM WEIGHTS (a seeded random init for pipeline tests): "
@@ -293,7 +294,7 @@ def group_table(metrics: dict[str, dict], groups: dict[str, tuple[str, ...]]) ->
     ``groups``: group -> its OOD sets (``params.sets(benchmark).groups``). A group's value is the
     one stored under its name in the metrics file when the score stage wrote it (the mean of the
     unrounded per-set values); otherwise it is the mean of the stored per-set percentages
-    (:func:`ood_study.params.group_averages`), which are rounded to two decimals, so the result can
+    (:func:`ood_core.metrics.group_averages`), which are rounded to two decimals, so the result can
     differ from the stored kind by up to 0.005.
     """
     if not groups:

@@ -21,9 +21,10 @@ import numpy as np
 from ood_core import metrics as _metrics
 from ood_core.features import TextFeatures
 from ood_core.features.files import read_features
+from ood_core.metrics import group_averages
 from ood_core.text.corpus import Corpus
 from ood_study.layout import ID_LIKE_FILE, TEXT_FILES, Layout, study_name
-from ood_study.params import SIMULATED, group_averages
+from ood_study.params import SIMULATED
 
 __all__ = ["Study", "load_study", "evaluate", "pair_arrays", "summarize", "write_json", "write_npz", "round_sig",
            "SIG_DIGITS", "METRIC_NAMES", "METRIC_KEYS", "ci_suffix", "seed_spread"]

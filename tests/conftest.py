@@ -8,7 +8,23 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ood_study.ablations import ABLATIONS
+
 REPO = Path(__file__).resolve().parent.parent
+
+#: fixtures that run whole pipelines (every stage on the tiny project, the mini real benchmark):
+#: a test using one is end-to-end, like those marked by hand (dvc repro, torchrun, browser, queues).
+E2E_FIXTURES = {"tiny_project", "mini_benchmark", "real_project", "two_runs"}
+#: modules that are end-to-end as a whole: queued DVC experiments, the JupyterLab browser test, dvc repro
+#: of the mini real benchmark, papermill of every notebook
+E2E_MODULES = {"test_dvc_experiments", "test_jupyterlab", "test_mini_benchmark", "test_pipeline"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the end-to-end tests ``e2e`` (``make test-fast`` deselects them; ``make test`` runs all)."""
+    for item in items:
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())) or item.module.__name__ in E2E_MODULES:
+            item.add_marker(pytest.mark.e2e)
 
 
 def tiny_params() -> dict:
@@ -25,15 +41,8 @@ def tiny_params() -> dict:
         mp[method]["scoring"]["n_groups"] = 10
     mp["dnm_auto"]["scoring"].update(tau_n_folds=2, tau_n_bootstrap=50)
     params["evaluation"].update(n_resamples=50, n_seeds=2)
-    ab = params["ablations"]
-    ab["tau"]["grid"] = [0.0, 0.3]
-    ab["temperature"]["grid"] = [0.01, 1.0]
-    ab["groups"]["grid"] = [1, 10]
-    ab["selection"] = {"density_k": [5, 10], "density_ratio_noun": [0.23],
-                       "neglabel_percentile": [0.95], "neglabel_ratio": [0.15]}
-    ab["corpus_size"]["fractions"] = [0.5, 1.0]
-    ab["false_negatives"]["tau_grid"] = [0.0, 0.3, 0.6]
-    ab["false_negative_dose"]["rho_grid"] = [0.0, 0.2]
+    for name, ablation in ABLATIONS.items():  # each ablation declares its tiny grid (ood_study.ablations)
+        params["ablations"][name] = {**(params["ablations"].get(name) or {}), **ablation.tiny}
     return params
 
 

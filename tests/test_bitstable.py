@@ -49,7 +49,7 @@ for method in load_params(params).methods:
     score.main([*common, "--benchmark", "simulated", "--backbone", "ViT-B-16", "--method", method])
 nb = setup("02_ablation_tau", "simulated", "ViT-B-16", root=root, params_path=params, dvc_stage=True)
 dnm = scoring_params(nb.params, "dnm", "ViT-B-16")
-nb.save_sweep(experiments.tau_sweep(nb.study, nb.study.negatives("dnm"), dnm, nb.params.ablation("tau").grid))
+nb.save_sweep(experiments.tau_sweep(nb.study, nb.study.negatives("dnm"), dnm, nb.ablation("tau").grid))
 report.main(common)
 (root / "threads.json").write_text(json.dumps(torch.get_num_threads()))
 """

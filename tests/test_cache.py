@@ -7,11 +7,12 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from ood_core.features import files as cache_mod
 from ood_core.features.cache import EmbeddingCache, fingerprint_files
-from ood_core.features.clip import cached_image_features, cached_text_features
+from ood_core.features.clip import encode_images, encode_images_cached, encode_text_cached
 from ood_core.features.files import read_features, write_features
 
 
@@ -103,8 +104,8 @@ def test_interruption_between_renames_is_detected_and_recomputed(tmp_path, monke
     with pytest.raises(ValueError, match="sha256 differs.*delete both"):
         read_features(store.path(key))
     assert store.load(key) is None  # never read as valid
-    recomputed = store.get_or_compute(fields, lambda: np.full((2, 3), 9.0))
-    assert store.load(key).tolist() == recomputed.tolist() == [[9.0] * 3] * 2
+    store.save(key, np.full((2, 3), 9.0), {"fields": fields})  # the next write repairs the entry
+    assert store.load(key).tolist() == [[9.0] * 3] * 2
 
 
 def test_truncated_array_file_is_a_miss(tmp_path):
@@ -116,21 +117,12 @@ def test_truncated_array_file_is_a_miss(tmp_path):
     assert store.load(key) is None and store.meta(key) is None
 
 
-def test_get_or_compute_hits_and_misses(tmp_path):
-    store = EmbeddingCache(tmp_path)
-    calls = []
+def encode_texts_via_cache(encoder, texts, store):
+    return encode_text_cached(encoder, texts, store).features
 
-    def compute():
-        calls.append(1)
-        return np.eye(3, dtype=np.float64)
 
-    first = store.get_or_compute({"model": "a"}, compute)
-    second = store.get_or_compute({"model": "a"}, compute)
-    assert len(calls) == 1 and first.dtype == second.dtype == np.float32
-    np.testing.assert_array_equal(first, second)
-    store.get_or_compute({"model": "b"}, compute)
-    assert len(calls) == 2
-    assert EmbeddingCache(tmp_path).meta(store.key({"model": "a"}))["meta"]["fields"] == {"model": "a"}
+def encode_images_via_cache(encoder, dataset, store, **kwargs):
+    return encode_images_cached(encoder, dataset, store, **kwargs).features
 
 
 def test_cached_text_features_key_covers_texts_order_and_encoder(tmp_path):
@@ -138,15 +130,15 @@ def test_cached_text_features_key_covers_texts_order_and_encoder(tmp_path):
     enc = CountingTextEncoder()
     nouns = ["tench", "goldfish", "banana"]
     prompts = [f"the nice {n}" for n in nouns]
-    first = cached_text_features(enc, prompts, store)
+    first = encode_texts_via_cache(enc, prompts, store)
     np.testing.assert_array_equal(first[:, 0], [len(p) for p in prompts])
-    cached_text_features(enc, prompts, store)
+    encode_texts_via_cache(enc, prompts, store)
     assert enc.calls == 1
-    cached_text_features(enc, [f"a photo of {n}" for n in nouns], store)  # another template
+    encode_texts_via_cache(enc, [f"a photo of {n}" for n in nouns], store)  # another template
     assert enc.calls == 2
-    cached_text_features(enc, prompts[::-1], store)  # rows follow order, so order is in the key
+    encode_texts_via_cache(enc, prompts[::-1], store)  # rows follow order, so order is in the key
     assert enc.calls == 3
-    cached_text_features(CountingTextEncoder(precision="fp32"), prompts, store)
+    encode_texts_via_cache(CountingTextEncoder(precision="fp32"), prompts, store)
     assert enc.calls == 3 and len(list(tmp_path.glob("*.npy"))) == 4
 
 
@@ -182,8 +174,8 @@ def test_fingerprint_memo_hashes_a_file_again_only_when_its_stat_changes(tmp_pat
     for i, f in enumerate(files):
         f.write_bytes(bytes([i]) * 10)
     hashed = []
-    real = cache_module._sha256_file
-    monkeypatch.setattr(cache_module, "_sha256_file", lambda p: hashed.append(p.name) or real(p))
+    real = cache_module.sha256_file
+    monkeypatch.setattr(cache_module, "sha256_file", lambda p: hashed.append(p.name) or real(p))
     memo = tmp_path / "memo"
     first = fingerprint_files(files, root, memo_dir=memo)
     assert sorted(hashed) == ["0.jpg", "1.jpg", "2.jpg"]
@@ -212,58 +204,64 @@ def tiny_encoder(tmp_path_factory):
 
 
 def _sun_layout(root, n=4):
-    from ood_core.features.datasets import get_dataset
+    from ood_core.features.image_sets import image_set
 
     folder = root / "SUN" / "images"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(1)
     for i in range(n):
         Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(folder / f"sun_{i}.jpg")
-    return get_dataset("sun", root), folder
+    return image_set("sun", root), folder
 
 
 def test_cached_image_features_hit_miss_and_invalidation(tiny_encoder, tmp_path, monkeypatch):
     dataset, folder = _sun_layout(tmp_path / "data")
     store = EmbeddingCache(tmp_path / "cache")
-    first = cached_image_features(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
+    first = encode_images_via_cache(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
     assert first.shape == (4, 8) and first.dtype == np.float32
-    direct = tiny_encoder.encode_images(dataset.torch_dataset(tiny_encoder.transform), num_workers=0, progress=False)
-    np.testing.assert_allclose(first, direct, rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(cached_text_features(tiny_encoder, ["x"], store),
+    direct, rows = encode_images(tiny_encoder, dataset.torch_dataset(tiny_encoder.transform), batch_size=3,
+                                 num_workers=0)
+    np.testing.assert_array_equal(first, direct)  # the one loop: same batches, same bytes
+    assert rows.tolist() == [0, 1, 2, 3]
+    with torch.inference_mode():  # an independent forward pass of all four images at once
+        batch = torch.stack([tiny_encoder.transform(Image.open(f)) for f in dataset.files()])
+        manual = tiny_encoder.model.encode_image(batch, normalize=False).numpy()
+    np.testing.assert_allclose(first, manual, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(encode_texts_via_cache(tiny_encoder, ["x"], store),
                                   tiny_encoder.encode_text(["x"]))
 
     calls = []
     real = tiny_encoder.encode_image_tensor
     monkeypatch.setattr(tiny_encoder, "encode_image_tensor", lambda x: calls.append(len(x)) or real(x))
-    again = cached_image_features(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
+    again = encode_images_via_cache(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
     assert calls == [] and np.array_equal(again, first)  # a hit does no encoding
 
     Image.new("RGB", (30, 30), (5, 5, 5)).save(folder / "sun_1.jpg")  # a replaced file (other size)
-    changed = cached_image_features(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
+    changed = encode_images_via_cache(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
     assert calls == [3, 3] and not np.allclose(changed[1], first[1])  # the last batch is padded
     np.testing.assert_array_equal(changed[[0, 2, 3]], first[[0, 2, 3]])
 
     # Uncompressed pixels (BMP bytes; PIL reads by content) make two different images of one size.
     Image.new("RGB", (20, 24), (9, 9, 9)).save(folder / "sun_2.jpg", format="BMP")
-    before = cached_image_features(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
+    before = encode_images_via_cache(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
     size = (folder / "sun_2.jpg").stat().st_size
     Image.new("RGB", (20, 24), (200, 9, 9)).save(folder / "sun_2.jpg", format="BMP")
     assert (folder / "sun_2.jpg").stat().st_size == size
-    after = cached_image_features(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
+    after = encode_images_via_cache(tiny_encoder, dataset, store, batch_size=3, num_workers=0)
     assert calls == [3, 3] * 3  # a miss, not the stale entry
     assert not np.allclose(after[2], before[2])
 
 
 def test_cached_image_features_skip_unreadable_records_paths(tiny_encoder, tmp_path):
-    from ood_core.features.datasets import UnreadableImageError
+    from ood_core.features.images import UnreadableImageError
 
     dataset, folder = _sun_layout(tmp_path / "data")
     (folder / "sun_2.jpg").write_bytes(b"corrupt")
     store = EmbeddingCache(tmp_path / "cache")
     with pytest.raises(UnreadableImageError, match="sun_2.jpg"):
-        cached_image_features(tiny_encoder, dataset, store, num_workers=0)
+        encode_images_via_cache(tiny_encoder, dataset, store, num_workers=0)
     assert list((tmp_path / "cache").glob("*.npy")) == []  # nothing cached on failure
-    feats = cached_image_features(tiny_encoder, dataset, store, num_workers=0, skip_unreadable=True)
+    feats = encode_images_via_cache(tiny_encoder, dataset, store, num_workers=0, skip_unreadable=True)
     assert feats.shape == (3, 8)
     (sidecar,) = (tmp_path / "cache").glob("*.json")
     meta = json.loads(sidecar.read_text())["meta"]
@@ -341,10 +339,8 @@ def test_sidecar_holding_json_that_is_not_an_object_is_corrupt(tmp_path, content
     with pytest.raises(ValueError, match="not an object.*delete both and recompute"):
         read_features(store.path(key))
     assert store.load(key) is None and store.meta(key) is None  # a miss, not AttributeError
-    calls = []
-    again = store.get_or_compute(fields, lambda: calls.append(1) or np.full((2, 3), 4.0))
-    assert calls == [1] and again.tolist() == [[4.0] * 3] * 2
-    assert store.load(key).tolist() == again.tolist()  # recomputed and stored again
+    store.save(key, np.full((2, 3), 4.0), {"fields": fields})
+    assert store.load(key).tolist() == [[4.0] * 3] * 2  # stored again over the corrupt pair
 
 
 def test_npz_in_place_of_the_array_is_corrupt(tmp_path):
@@ -363,9 +359,9 @@ class FakeImageEncoder(CountingTextEncoder):
 
     transform = staticmethod(lambda image: image)
 
-    def encode_images(self, *args, **kwargs):
+    def encode_image_tensor(self, *args, **kwargs):
         self.calls += 1
-        raise AssertionError("encode_images must not be called")
+        raise AssertionError("encode_image_tensor must not be called")
 
 
 def _deny_writes_to(monkeypatch, folder):
@@ -386,24 +382,19 @@ def _deny_writes_to(monkeypatch, folder):
 def test_unwritable_cache_fails_before_computing_and_hits_still_read(tmp_path, monkeypatch):
     root = tmp_path / "shared-cache"
     store = EmbeddingCache(root)
-    store.get_or_compute({"model": "cached"}, lambda: np.ones((2, 2)))  # filled while writable
-    _deny_writes_to(monkeypatch, root)
-    calls = []
-    with pytest.raises(PermissionError, match=rf"(?s){root}.*not writable.*paths\.cache_dir"):
-        store.get_or_compute({"model": "new"}, lambda: calls.append(1) or np.ones((2, 2)))
-    assert calls == []  # failed before computing
-    assert store.get_or_compute({"model": "cached"}, lambda: calls.append(1)).shape == (2, 2)  # read-only: hits
-    assert calls == []
-
     enc = CountingTextEncoder()
-    with pytest.raises(PermissionError, match=rf"{root}.*paths\.cache_dir"):
-        cached_text_features(enc, ["a photo of a tench"], store)
-    assert enc.calls == 0
+    cached = encode_texts_via_cache(enc, ["a photo of a tench"], store)  # filled while writable
+    _deny_writes_to(monkeypatch, root)
+    with pytest.raises(PermissionError, match=rf"(?s){root}.*not writable.*paths\.cache_dir"):
+        encode_texts_via_cache(enc, ["a photo of a goldfish"], store)
+    assert enc.calls == 1  # failed before encoding
+    np.testing.assert_array_equal(encode_texts_via_cache(enc, ["a photo of a tench"], store), cached)  # hits read
+    assert enc.calls == 1
 
     dataset, _ = _sun_layout(tmp_path / "data")
     images = FakeImageEncoder()
     with pytest.raises(PermissionError, match=rf"{root}.*paths\.cache_dir"):
-        cached_image_features(images, dataset, store, num_workers=0)
+        encode_images_via_cache(images, dataset, store, num_workers=0)
     assert images.calls == 0
     assert len(list(root.glob("*.npy"))) == 1
 
@@ -411,10 +402,10 @@ def test_unwritable_cache_fails_before_computing_and_hits_still_read(tmp_path, m
 def test_cache_folder_that_cannot_be_created_fails_before_computing(tmp_path):
     (tmp_path / "a-file").write_text("x")
     store = EmbeddingCache(tmp_path / "a-file" / "cache")  # real filesystem error, even for root
-    calls = []
+    enc = CountingTextEncoder()
     with pytest.raises(PermissionError, match=r"a-file/cache cannot be created.*paths\.cache_dir"):
-        store.get_or_compute({"model": "m"}, lambda: calls.append(1) or np.ones(2))
-    assert calls == []
+        encode_texts_via_cache(enc, ["a photo of a tench"], store)
+    assert enc.calls == 0
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
@@ -424,10 +415,10 @@ def test_read_only_cache_folder_fails_before_computing_as_non_root(tmp_path):
     root.mkdir()
     root.chmod(0o555)
     try:
-        calls = []
+        enc = CountingTextEncoder()
         with pytest.raises(PermissionError, match=rf"{root}.*not writable"):
-            EmbeddingCache(root).get_or_compute({"model": "m"}, lambda: calls.append(1) or np.ones(2))
-        assert calls == []
+            encode_texts_via_cache(enc, ["a photo of a tench"], EmbeddingCache(root))
+        assert enc.calls == 0
     finally:
         root.chmod(0o755)
 

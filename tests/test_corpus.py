@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ood_core import corpus as C  # the stable public path (re-exports ood_core.text.*)
+from ood_core.text import corpus as C
+from ood_core.text import prompts as P
 from ood_core.text import wordnet as wn
 
 try:
@@ -118,22 +119,22 @@ def test_save_load_round_trip(corpus, tmp_path):
 
 
 def test_prompts_and_templates():
-    assert C.prompts(["abacus", "red"], C.NOUN_TEMPLATE) == ["the nice abacus", "the nice red"]
-    assert C.prompts(["red"], C.ADJ_TEMPLATE) == ["This is a red photo"]
+    assert P.prompts(["abacus", "red"], P.NOUN_TEMPLATE) == ["the nice abacus", "the nice red"]
+    assert P.prompts(["red"], P.ADJ_TEMPLATE) == ["This is a red photo"]
     for bad in ("no placeholder", "{} and {}", "{0}", "{x} {}"):
         with pytest.raises(ValueError, match="template"):
-            C.prompts(["a"], bad)
+            P.prompts(["a"], bad)
 
 
 def test_csp_phrases_are_seeded_and_use_the_suffix_list():
     words = [f"w{i}" for i in range(300)]
-    a, b, c = C.csp_adjective_phrases(words, 0), C.csp_adjective_phrases(words, 0), C.csp_adjective_phrases(words, 1)
+    a, b, c = P.csp_adjective_phrases(words, 0), P.csp_adjective_phrases(words, 0), P.csp_adjective_phrases(words, 1)
     assert a == b and a != c
     suffixes = [p.split(" ", 1)[1] for p in a]
     assert all(p.startswith(w + " ") for p, w in zip(a, words))
-    assert set(suffixes) == set(C.CSP_SUFFIXES)  # 300 uniform draws over 14 suffixes hit each one
+    assert set(suffixes) == set(P.CSP_SUFFIXES)  # 300 uniform draws over 14 suffixes hit each one
     with pytest.raises(ValueError, match="seed"):
-        C.csp_adjective_phrases(words, -1)
+        P.csp_adjective_phrases(words, -1)
 
 
 def test_corpus_length_mismatch_is_rejected():

@@ -1,4 +1,5 @@
-"""ood_core.features.datasets: layouts, check() reports, class names, lazy loading, on generated folders."""
+"""ood_core.features.image_sets: the layout table and its readers, check() reports, class names, lazy
+loading, on generated folders."""
 
 import dataclasses
 import io
@@ -8,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ood_core.features import datasets
+from ood_core.features import image_sets
+from ood_core.features.images import ImageFiles, UnreadableImageError
 from ood_core.text.imagenet import imagenet_classnames, imagenet_wnids, subset_wnids
 
 _JPEG = io.BytesIO()
@@ -86,9 +88,9 @@ def make_layout(name: str, root: Path) -> dict:
             "american_bulldog_3 2 2 1\nAbyssinian_1 1 1 1\nAbyssinian_2 1 1 1\n")
         return {"count": 3, "classnames": ("Abyssinian", "american bulldog"), "n_classes": 2,
                 "first": "oxford-iiit-pet/images/Abyssinian_1.jpg"}
-    if datasets._SPECS[name].splits[datasets._SPECS[name].default_split].kind == "imglist":
+    if image_sets._SETS[name].splits[image_sets._SETS[name].default_split].layout == "openood":
         # OpenOOD v1.5 sets: an image list under openood/benchmark_imglist naming files under its image folder
-        split = datasets._SPECS[name].splits[datasets._SPECS[name].default_split]
+        split = image_sets._SETS[name].splits[image_sets._SETS[name].default_split]
         rel = [f"{name}/b/2.jpg", f"{name}/a/1.jpg"]  # listed out of order: files() sorts
         for r in rel:
             _put(root / "openood" / split.image_base / r)
@@ -102,52 +104,49 @@ def make_layout(name: str, root: Path) -> dict:
 
 def _shrink(monkeypatch, name: str, count: int, n_classes=None):
     """Make the registry expect the fixture's size (the real counts are tens of thousands)."""
-    spec = datasets._SPECS[name]
+    spec = image_sets._SETS[name]
     split = spec.splits[spec.default_split]
     small = dataclasses.replace(split, expected_count=count, n_classes=n_classes or split.n_classes)
-    monkeypatch.setitem(datasets._SPECS, name,
+    monkeypatch.setitem(image_sets._SETS, name,
                         dataclasses.replace(spec, splits={**spec.splits, spec.default_split: small}))
 
 
 def test_registry_holds_the_spec_benchmarks_with_their_sizes():
-    assert set(datasets.BENCHMARKS) == {
+    assert set(image_sets.IMAGE_SETS) == {
         "imagenet1k", "inaturalist", "sun", "places", "textures", "imagenet10", "imagenet20", "imagenet100",
         "cub200", "stanford_cars", "food101", "oxford_pets", "imagenet_a", "imagenet_r", "imagenet_sketch",
         "imagenet_v2", "openood_imagenet1k", "ssb_hard", "ninco", "openood_inaturalist", "openood_textures",
         "openimage_o"}
-    sizes = {n: datasets.get_dataset(n, "/nonexistent").expected_count for n in datasets.BENCHMARKS}
+    sizes = {n: image_sets.image_set(n, "/nonexistent").expected_count for n in image_sets.IMAGE_SETS}
     assert sizes["imagenet1k"] == 50_000 and sizes["textures"] == 5_640
     assert sizes["inaturalist"] == sizes["sun"] == sizes["places"] == 10_000
-    assert datasets.list_benchmarks("ood") == ["inaturalist", "sun", "places", "textures", "ssb_hard", "ninco",
+    assert image_sets.list_image_sets("ood") == ["inaturalist", "sun", "places", "textures", "ssb_hard", "ninco",
                                               "openood_inaturalist", "openood_textures", "openimage_o"]
-    for name in datasets.BENCHMARKS:
-        d = datasets.get_dataset(name, "/nonexistent")
+    for name in image_sets.IMAGE_SETS:
+        d = image_sets.image_set(name, "/nonexistent")
         assert d.download and d.layout and str(d.path).startswith("/nonexistent")
 
 
-def test_data_root_precedence(monkeypatch, tmp_path):
-    monkeypatch.delenv("OOD_DATA_ROOT", raising=False)
-    assert datasets.data_root() == Path("data/benchmarks")
-    assert datasets.data_root(default="from/params") == Path("from/params")  # params.yaml's value
-    monkeypatch.setenv("OOD_DATA_ROOT", str(tmp_path))
-    assert datasets.data_root() == tmp_path
-    assert datasets.data_root(default="from/params") == tmp_path  # the environment overrides params.yaml
-    assert datasets.get_dataset("sun").path == tmp_path / "SUN" / "images"
-    assert datasets.data_root("elsewhere") == Path("elsewhere")
+def test_the_data_root_is_an_explicit_argument_and_no_environment_variable_moves_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("OOD_DATA_ROOT", str(tmp_path / "elsewhere"))  # the variable of earlier versions
+    assert image_sets.image_set("sun", tmp_path).path == tmp_path / "SUN" / "images"
+    assert image_sets.image_set("sun", "data/benchmarks").path == Path("data/benchmarks/SUN/images")
+    with pytest.raises(TypeError, match="root"):
+        image_sets.image_set("sun")
 
 
 def test_unknown_names_and_splits_list_valid_ones():
     with pytest.raises(ValueError, match=r"'imagenet-1k' is unknown; valid names: \[.*'imagenet1k'.*'imagenet_v2'"):
-        datasets.get_dataset("imagenet-1k")
+        image_sets.image_set("imagenet-1k", "/data")
     with pytest.raises(ValueError, match=r"split 'val' is unknown for 'cub200'; valid splits: \['test', 'train', 'all'\]"):
-        datasets.get_dataset("cub200", split="val")
+        image_sets.image_set("cub200", "/data", split="val")
 
 
-@pytest.mark.parametrize("name", datasets.BENCHMARKS)
+@pytest.mark.parametrize("name", image_sets.IMAGE_SETS)
 def test_each_layout_is_found_complete_and_listed_in_order(name, tmp_path, monkeypatch):
     expected = make_layout(name, tmp_path)
     _shrink(monkeypatch, name, expected["count"], expected.get("n_classes"))
-    dataset = datasets.get_dataset(name, tmp_path)
+    dataset = image_sets.image_set(name, tmp_path)
     report = dataset.check()
     assert report.ok, str(report)
     assert report.found_count == expected["count"] and "OK" in str(report)
@@ -157,28 +156,29 @@ def test_each_layout_is_found_complete_and_listed_in_order(name, tmp_path, monke
     rel = [f.relative_to(dataset.path).as_posix() for f in files]
     assert rel == sorted(rel)
     assert dataset.classnames == expected["classnames"]
-    datasets.require(name, tmp_path)  # complete -> no error
+    image_sets.require(name, tmp_path)  # complete -> no error
 
 
-@pytest.mark.parametrize("name", datasets.BENCHMARKS)
+@pytest.mark.parametrize("name", image_sets.IMAGE_SETS)
 def test_real_sizes_report_the_fixture_as_incomplete(name, tmp_path):
     expected = make_layout(name, tmp_path)
-    report = datasets.get_dataset(name, tmp_path).check()
-    full = datasets.get_dataset(name, tmp_path).expected_count
+    report = image_sets.image_set(name, tmp_path).check()
+    full = image_sets.image_set(name, tmp_path).expected_count
     assert not report.ok
     assert f"{expected['count']:,} images found, expected {full:,}" in str(report)
 
 
 def test_missing_root_and_folder_name_layout_and_download(tmp_path):
-    report = datasets.get_dataset("inaturalist", tmp_path / "nope").check()
-    assert not report.ok and "OOD_DATA_ROOT" in report.problems[0]
-    text = str(datasets.get_dataset("textures", tmp_path).check())
+    report = image_sets.image_set("inaturalist", tmp_path / "nope").check()
+    assert report.problems == [f"data root {tmp_path / 'nope'} does not exist (set paths.data_root in params.yaml, "
+                               "or pass the data root as root=)"]
+    text = str(image_sets.image_set("textures", tmp_path).check())
     assert f"folder {tmp_path / 'dtd' / 'images'} does not exist" in text
     assert "dtd/images/<class>/*.jpg" in text and "Describable Textures" in text
     with pytest.raises(FileNotFoundError, match=r"(?s)iNaturalist/images.*MOS"):
-        datasets.require("inaturalist", tmp_path)
+        image_sets.require("inaturalist", tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        datasets.get_dataset("sun", tmp_path).files()
+        image_sets.image_set("sun", tmp_path).files()
 
 
 def test_imagenet_check_names_missing_and_foreign_folders(tmp_path):
@@ -189,7 +189,7 @@ def test_imagenet_check_names_missing_and_foreign_folders(tmp_path):
     (val / "n01440764").rmdir()
     _put(val / "n99999999" / "x.JPEG")
     (val / "n01443537" / "x.JPEG").unlink()  # an empty class folder
-    problems = datasets.get_dataset("imagenet1k", tmp_path).check().problems
+    problems = image_sets.image_set("imagenet1k", tmp_path).check().problems
     assert "1 of 1000 class folders missing: n01440764" in problems
     assert "1 unexpected folders: n99999999" in problems
     assert "1 class folders hold no images: n01443537" in problems
@@ -199,15 +199,15 @@ def test_imagenet_check_names_missing_and_foreign_folders(tmp_path):
 def test_list_based_split_reports_missing_files(tmp_path):
     make_layout("food101", tmp_path)
     (tmp_path / "food-101" / "images" / "apple_pie" / "12.jpg").unlink()
-    problems = datasets.get_dataset("food101", tmp_path).check().problems
+    problems = image_sets.image_set("food101", tmp_path).check().problems
     assert problems[0] == "1 images named in meta/test.txt are missing: images/apple_pie/12.jpg"
     (tmp_path / "food-101" / "meta" / "test.txt").unlink()
-    assert "split file" in datasets.get_dataset("food101", tmp_path).check().problems[0]
+    assert "split file" in image_sets.image_set("food101", tmp_path).check().problems[0]
 
 
 def test_cub_splits_follow_train_test_split(tmp_path):
     make_layout("cub200", tmp_path)
-    names = lambda split: [p.name for p in datasets.get_dataset("cub200", tmp_path, split).files()]  # noqa: E731
+    names = lambda split: [p.name for p in image_sets.image_set("cub200", tmp_path, split).files()]  # noqa: E731
     assert names("test") == ["A_1.jpg", "L_1.jpg"]
     assert names("train") == ["A_2.jpg"]
     assert names("all") == ["A_1.jpg", "A_2.jpg", "L_1.jpg"]
@@ -216,7 +216,7 @@ def test_cub_splits_follow_train_test_split(tmp_path):
 def test_imagenet_subset_rejects_foreign_wnid_folder(tmp_path):
     make_layout("imagenet10", tmp_path)
     _put(tmp_path / "ImageNet10" / "val" / "cats" / "a.jpg")
-    d = datasets.get_dataset("imagenet10", tmp_path)
+    d = image_sets.image_set("imagenet10", tmp_path)
     assert "folders that are not ImageNet-1k wnids: cats" in d.check().problems
     with pytest.raises(ValueError, match="cats"):
         d.classnames
@@ -229,26 +229,26 @@ def test_torch_dataset_reads_lazily_converts_to_rgb_and_names_corrupt_files(tmp_
     Image.new("RGBA", (10, 10), (1, 2, 3, 4)).save(folder / "b_rgba.png")
     (folder / "c_corrupt.jpg").write_bytes(JPEG_BYTES[:40])  # truncated JPEG
     to_array = lambda im: np.asarray(im)  # noqa: E731
-    data = datasets.get_dataset("places", tmp_path).torch_dataset(to_array)
+    data = image_sets.image_set("places", tmp_path).torch_dataset(to_array)
     assert len(data) == 3
     image, index = data[0]
     assert image.shape == (10, 10, 3) and index == 0 and image[0, 0].tolist() == [7, 7, 7]
     assert data[1][0][0, 0].tolist() == [1, 2, 3]
-    with pytest.raises(datasets.UnreadableImageError, match=r"c_corrupt\.jpg"):
+    with pytest.raises(UnreadableImageError, match=r"c_corrupt\.jpg"):
         data[2]
     (folder / "c_corrupt.jpg").unlink()  # nothing was opened at construction time
     assert len(data) == 3
 
-    skipping = datasets.ImageFiles([folder / "a_grey.png", folder / "missing.jpg"], to_array, skip_unreadable=True)
+    skipping = ImageFiles([folder / "a_grey.png", folder / "missing.jpg"], to_array, skip_unreadable=True)
     assert skipping[1] == (None, 1)
 
 
 def test_collate_drops_skipped_items():
     import torch
 
-    batch = datasets.ImageFiles.collate_fn([(torch.ones(3, 2, 2), 4), (None, 5), (torch.zeros(3, 2, 2), 6)])
+    batch = ImageFiles.collate_fn([(torch.ones(3, 2, 2), 4), (None, 5), (torch.zeros(3, 2, 2), 6)])
     assert batch.images.shape == (2, 3, 2, 2) and batch.indices.tolist() == [4, 6] and batch.n_items == 3
-    empty = datasets.ImageFiles.collate_fn([(None, 0)])
+    empty = ImageFiles.collate_fn([(None, 0)])
     assert len(empty.images) == 0 and empty.n_items == 1
 
 
@@ -267,14 +267,14 @@ def test_check_opens_image_headers_and_names_unreadable_files(tmp_path, monkeypa
     # header intact, pixel data cut: passes (only the header is read; encoding will report it)
     _put(folder / "6_cut_pixels.jpg", noisy.getvalue()[:start_of_scan + 200])
     _shrink(monkeypatch, "sun", 7)
-    report = datasets.get_dataset("sun", tmp_path).check()
+    report = image_sets.image_set("sun", tmp_path).check()
     assert not report.ok and report.found_count == 7
     assert report.unreadable == ["3_empty.jpg (empty file)", "4_text.jpg (not an image)"]
     assert report.problems == ["2 image files cannot be read (they would fail at encoding; replace or delete them, "
                                "or encode with skip_unreadable=True): 3_empty.jpg (empty file), "
                                "4_text.jpg (not an image)"]
     with pytest.raises(FileNotFoundError, match=r"3_empty\.jpg"):
-        datasets.require("sun", tmp_path)
+        image_sets.require("sun", tmp_path)
 
 
 def test_unreadable_lists_are_limited_and_relative_to_the_split_folder(tmp_path, monkeypatch):
@@ -282,7 +282,7 @@ def test_unreadable_lists_are_limited_and_relative_to_the_split_folder(tmp_path,
     for i in range(12):
         _put(tmp_path / "dtd" / "images" / "banded" / f"z_{i:02d}.jpg", b"")
     _shrink(monkeypatch, "textures", 16, 2)
-    report = datasets.get_dataset("textures", tmp_path).check()
+    report = image_sets.image_set("textures", tmp_path).check()
     assert len(report.unreadable) == 12 and report.unreadable[0] == "banded/z_00.jpg (empty file)"
     (line,) = report.problems
     assert line.startswith("12 image files cannot be read") and line.endswith("banded/z_09.jpg (empty file) "
@@ -290,5 +290,5 @@ def test_unreadable_lists_are_limited_and_relative_to_the_split_folder(tmp_path,
 
     make_layout("food101", tmp_path)
     _put(tmp_path / "food-101" / "images" / "apple_pie" / "12.jpg", b"\x00" * 100)
-    report = datasets.get_dataset("food101", tmp_path).check()
+    report = image_sets.image_set("food101", tmp_path).check()
     assert report.unreadable == ["images/apple_pie/12.jpg (not an image)"]

@@ -115,7 +115,7 @@ def test_skipped_items_leave_their_rows_out_and_reach_the_meta(tmp_path):
 def _env() -> dict:
     environ = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "OMP_NUM_THREADS")}
     return {**environ, "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
-            "OOD_DATA_ROOT": "", "PYTHONPATH": str(REPO)}
+            "PYTHONPATH": str(REPO)}
 
 
 def _stage(root: Path, params: dict, *args: str) -> float:

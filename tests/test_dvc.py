@@ -203,17 +203,14 @@ def test_each_real_image_set_folder_is_a_dependency_of_its_own_stage(real_projec
     assert "data/image_sets" in _data_deps(stages["embed_images@imagenet1k-ViT-B-16"])
 
 
-def test_image_sets_must_name_the_real_benchmarks_folders(tmp_path):
-    import yaml
+def test_image_sets_must_name_the_real_benchmarks_folders():
+    """Checked where the images are read (embed_images, real benchmarks): params.py does not know the registry."""
+    from ood_study.stages.embed import check_image_sets
 
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["benchmarks"] = ["imagenet1k"]
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(raw))
+    names = ["imagenet1k", "inaturalist", "sun", "places", "textures"]
     with pytest.raises(ValueError, match=r"(?s)image_sets.*imagenet1k: imagenet/val.*textures: dtd/images"):
-        load_params(path)
-    raw["image_sets"] = {"imagenet1k": "imagenet/val", "inaturalist": "iNaturalist/images", "sun": "SUN/images",
-                         "places": "Places", "textures": "dtd/images"}
-    path.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ValueError, match="places"):
-        load_params(path)
+        check_image_sets({}, names)
+    image_sets = {"imagenet1k": "imagenet/val", "inaturalist": "iNaturalist/images", "sun": "SUN/images",
+                  "places": "Places", "textures": "dtd/images"}
+    with pytest.raises(ValueError, match=r"lacks or misnames \['places'\]"):
+        check_image_sets(image_sets, names)

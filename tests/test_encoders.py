@@ -15,8 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ood_core.features import encoders
-from ood_core.features.datasets import ImageFiles, UnreadableImageError
+from ood_core.features import encoders, hub
+from ood_core.features.clip import encode_images
+from ood_core.features.images import ImageFiles, UnreadableImageError, paper_transform
 
 open_clip = pytest.importorskip("open_clip")
 hf_constants = pytest.importorskip("huggingface_hub.constants")
@@ -82,13 +83,13 @@ def test_encode_text_rejects_a_bare_string(encoder):
 def test_paper_transform_resizes_crops_and_normalises():
     # A solid colour survives resize/crop exactly; each channel becomes (value/255 - mean) / std.
     colour = (200, 100, 50)
-    out = encoders.paper_transform(24)(Image.new("RGB", (60, 30), colour))
+    out = paper_transform(24)(Image.new("RGB", (60, 30), colour))
     assert out.shape == (3, 24, 24) and out.dtype == torch.float32
     mean = np.array([0.48145466, 0.4578275, 0.40821073])
     std = np.array([0.26862954, 0.26130258, 0.27577711])
     expected = (np.array(colour) / 255.0 - mean) / std
     np.testing.assert_allclose(out.mean(dim=(1, 2)).numpy(), expected, atol=1e-5)
-    grey = encoders.paper_transform(24)(Image.new("L", (30, 30), 128))
+    grey = paper_transform(24)(Image.new("L", (30, 30), 128))
     assert grey.shape == (3, 24, 24)  # grayscale converted to RGB
 
 
@@ -126,24 +127,21 @@ def test_cpu_falls_back_to_fp32_and_fields_name_everything(encoder):
     assert next(encoder.model.parameters()).dtype == torch.float32
 
 
-def test_encode_images_matches_manual_forward_and_accepts_loaders(encoder, tmp_path):
+def test_encode_images_matches_manual_forward_with_or_without_workers(encoder, tmp_path):
     paths = _write_images(tmp_path / "imgs", 5)
     dataset = ImageFiles(paths, encoder.transform)
-    feats = encoder.encode_images(dataset, batch_size=2, num_workers=0, progress=False)
-    assert feats.shape == (5, 16) and feats.dtype == np.float32
+    feats, rows = encode_images(encoder, dataset, batch_size=2, num_workers=0)
+    assert feats.shape == (5, 16) and feats.dtype == np.float32 and rows.tolist() == [0, 1, 2, 3, 4]
     batch = torch.stack([encoder.transform(Image.open(p)) for p in paths])
     with torch.no_grad():
         expected = encoder.model.encode_image(batch, normalize=False).numpy()
     np.testing.assert_allclose(feats, expected, rtol=1e-4, atol=1e-5)
     assert not np.allclose(np.linalg.norm(feats, axis=1), 1.0, atol=1e-3)
-
-    # A plain dataset of (image, label) tuples through a user DataLoader gives the same rows.
-    tensors = torch.utils.data.TensorDataset(batch, torch.zeros(5))
-    loader = torch.utils.data.DataLoader(tensors, batch_size=3)
-    np.testing.assert_allclose(encoder.encode_images(loader, progress=False), feats, rtol=1e-4, atol=1e-5)
-    # Worker processes give the same result as in-process loading.
-    with_workers = encoder.encode_images(dataset, batch_size=2, num_workers=2, progress=False)
+    # Worker processes give the same bytes as in-process loading.
+    with_workers, _ = encode_images(encoder, dataset, batch_size=2, num_workers=2)
     np.testing.assert_array_equal(with_workers, feats)
+    with pytest.raises(ValueError, match="batch_size=0 must be a positive integer"):
+        encode_images(encoder, dataset, batch_size=0)
 
 
 def test_unreadable_image_raises_naming_file_or_is_skipped(encoder, tmp_path):
@@ -151,9 +149,9 @@ def test_unreadable_image_raises_naming_file_or_is_skipped(encoder, tmp_path):
     bad = tmp_path / "imgs" / "img_01.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     with pytest.raises(UnreadableImageError, match="img_01.jpg.*skip_unreadable=True"):
-        encoder.encode_images(ImageFiles(paths, encoder.transform), batch_size=2, num_workers=0, progress=False)
-    feats, rows = encoder.encode_images(ImageFiles(paths, encoder.transform, skip_unreadable=True),
-                                        batch_size=1, num_workers=0, return_indices=True, progress=False)
+        encode_images(encoder, ImageFiles(paths, encoder.transform), batch_size=2, num_workers=0)
+    feats, rows = encode_images(encoder, ImageFiles(paths, encoder.transform, skip_unreadable=True), batch_size=1,
+                                num_workers=0)
     assert rows.tolist() == [0, 2] and feats.shape == (2, 16)
 
 
@@ -337,7 +335,7 @@ def test_missing_weights_fail_fast_with_instructions(tmp_path, monkeypatch, hub_
     else:
         assert dropped_packets == [], "no probe when downloads are off"
 
-    monkeypatch.setattr(encoders, "_PROBE_TIMEOUT_S", 0.5)  # the same for the other entry points, faster
+    monkeypatch.setattr(hub, "_PROBE_TIMEOUT_S", 0.5)  # the same for the other entry points, faster
     start = time.monotonic()
     with pytest.raises(encoders.WeightsNotAvailableError) as info:
         encoders.load_backbone("RN50", device="cpu", cache_dir=tmp_path, **kwargs)
@@ -366,15 +364,15 @@ def test_network_probe_is_bounded_and_sees_an_answering_endpoint(monkeypatch):
     with http.server.HTTPServer(("127.0.0.1", 0), _AnswerHead) as server:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         monkeypatch.setattr(hf_constants, "ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
-        assert encoders._hub_reachable(timeout=2.0) is True
+        assert hub._hub_reachable(timeout=2.0) is True
         server.shutdown()
-    assert encoders._hub_reachable(timeout=2.0) is False  # nothing listens there any more
+    assert hub._hub_reachable(timeout=2.0) is False  # nothing listens there any more
     # Accepting the connection is not answering: a server that closes it without a reply is no Hub.
     with socketserver.TCPServer(("127.0.0.1", 0), socketserver.BaseRequestHandler) as server:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         monkeypatch.setattr(hf_constants, "ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
         why = []
-        assert encoders._hub_reachable(timeout=2.0, why=why) is False
+        assert hub._hub_reachable(timeout=2.0, why=why) is False
         assert why and "RemoteDisconnected" in why[0]
         server.shutdown()
 
@@ -383,14 +381,14 @@ def test_network_probe_is_bounded_and_sees_an_answering_endpoint(monkeypatch):
     monkeypatch.setattr(hf_constants, "ENDPOINT", "https://huggingface.co")
     try:
         start = time.monotonic()
-        assert encoders._hub_reachable(timeout=0.5) is False
+        assert hub._hub_reachable(timeout=0.5) is False
         assert time.monotonic() - start < 2
     finally:
         release.set()
 
 
 def test_reachable_hub_delegates_to_open_clip_download(encoder, tiny_weights, tmp_path, monkeypatch, hub_online):
-    monkeypatch.setattr(encoders, "_hub_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(hub, "_hub_reachable", lambda *a, **k: True)
     asked = []
 
     def download_pretrained(cfg, prefer_hf_hub=True, cache_dir=None):
@@ -513,7 +511,7 @@ def test_silent_endpoint_or_proxy_fails_within_the_time_limit(tmp_path, monkeypa
     assert accepted, "the server saw the connection"
 
     # load_encoder with an hf-hub: repo, the same (a shorter probe limit, to keep the test short).
-    monkeypatch.setattr(encoders, "_PROBE_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(hub, "_PROBE_TIMEOUT_S", 0.5)
     start = time.monotonic()
     with pytest.raises(encoders.WeightsNotAvailableError, match=rf"{server} did not answer within 0\.5 s"):
         encoders.load_encoder(TINY, "hf-hub:nobody/nothing", device="cpu", cache_dir=tmp_path)

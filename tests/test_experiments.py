@@ -144,3 +144,44 @@ def test_best_value_picks_highest_auroc_and_lowest_fpr():
                           "auroc": [80.0, 90.0, 85.0], "fpr95": [30.0, 40.0, 20.0]})
     assert ex.best_value(sweep, "auroc") == 2
     assert ex.best_value(sweep, "fpr95") == 3
+
+
+def test_density_grid_sweep_equals_dnm_mining_at_each_cell():
+    """Each (k, ratio_noun) cell scores exactly the negatives DNM's own mining selects with those
+    two values (the sweep reuses one kNN pass; the reference mines from scratch per cell)."""
+    from dataclasses import replace
+
+    study = _synthetic_study()
+    mp = replace(mining_params(PARAMS, "dnm", "ViT-B-16"), k=5)
+    sp = replace(scoring_params(PARAMS, "dnm", "ViT-B-16"), n_groups=2, tau=0.2)
+    ks, ratios = [3, 5], [0.1, 0.3]
+    sweep = ex.density_grid_sweep(study, mp, sp, ks, ratios)
+    average = sweep[sweep.ood_set == "average"]
+    assert [(r.k, r.ratio_noun) for r in average.itertuples()] == [(3, 0.1), (3, 0.3), (5, 0.1), (5, 0.3)]
+    for row in average.itertuples():
+        idx = methods.get("dnm").select_negatives(study.texts, replace(mp, k=row.k, ratio_noun=row.ratio_noun))
+        want = ex.evaluate_method(study, "dnm", idx, sp)["average"]
+        assert row.n_negatives == len(idx)
+        assert row.auroc == pytest.approx(100 * want["auroc"]) and row.fpr95 == pytest.approx(100 * want["fpr95"])
+        assert row.false_negative_rate == pytest.approx(100 * study.id_like[idx].mean())
+    # a larger noun ratio selects more nouns at the same k (60 nouns: 6 vs 18; adjectives fixed)
+    n = average.set_index(["k", "ratio_noun"])["n_negatives"]
+    assert n[(3, 0.3)] - n[(3, 0.1)] == 18 - 6
+
+
+def test_tau_estimate_table_reads_the_sweep_at_the_estimate_the_params_and_the_best_tau():
+    import pandas as pd
+
+    rows = [{"ood_set": "average", "value": v, "auroc": a, "valid": True} for v, a in
+            [(0.0, 80.0), (0.25, 85.0), (0.5, 90.0), (0.7, 88.0)]]
+    rows.append({"ood_set": "ood", "value": 0.5, "auroc": 99.0, "valid": True})  # not an average: ignored
+    sweep = pd.DataFrame(rows)
+    est = {"estimator": "bbe", "estimate": 0.25, "low": 0.2, "high": 0.3}
+    (row,) = ex.tau_estimate_table(sweep, est, truth=0.28, params_tau=0.7).to_dict("records")
+    assert row["tau_estimate"] == 25.0 and row["tau_low"] == 20.0 and row["tau_high"] == 30.0
+    assert row["tau_true"] == pytest.approx(28.0) and row["covered"] is True
+    assert row["abs_error_pp"] == pytest.approx(3.0)
+    assert (row["auroc_at_estimate"], row["auroc_at_params_tau"]) == (85.0, 88.0)
+    assert (row["best_tau_in_hindsight"], row["auroc_at_best_tau"]) == (0.5, 90.0)
+    (no_truth,) = ex.tau_estimate_table(sweep, est, truth=float("nan"), params_tau=0.7).to_dict("records")
+    assert no_truth["covered"] is None

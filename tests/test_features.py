@@ -1,5 +1,8 @@
 """The feature interface (ood_core.features): prompts and CSP's ensembling defined once."""
 
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -63,3 +66,35 @@ def test_text_features_use_each_template_once_in_corpus_order():
     assert texts.csp_adjectives.shape == (2, 4) and texts.is_adj.tolist() == [False, True, False, True]
     with pytest.raises(ValueError, match="exactly one"):
         text_features(source, CORPUS, "a photo", "{}", "{}")
+
+
+# The layers stated in ood_core/features/__init__.py.
+# The package's __init__ (the feature interface) sits below everything: it imports no submodule.
+LAYERS = {"__init__": -1, "files": 0, "images": 0, "cache": 1, "distributed": 1, "hub": 1, "image_sets": 1,
+          "gpu_decode": 1, "encoders": 2, "clip": 3}
+
+
+def _package_imports(path: Path, modules: set[str]) -> set[str]:
+    """The package modules ``path`` imports anywhere (module level or inside functions)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ood_core.features"):
+            rest = node.module.split(".")[2:]
+            if rest:
+                found.add(rest[0])
+            else:  # from ood_core.features import x: a module, or a name of the package's __init__
+                found.update(a.name if a.name in modules else "__init__" for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[2] for a in node.names if a.name.startswith("ood_core.features."))
+    return found - {path.stem}
+
+
+def test_features_modules_import_only_lower_layers_so_there_is_no_cycle():
+    import ood_core.features as package
+
+    folder = Path(package.__file__).parent
+    modules = {p.stem for p in folder.glob("*.py")}
+    assert modules == set(LAYERS), "a module was added or removed: give it a layer here and in __init__"
+    for name in sorted(modules):
+        for target in _package_imports(folder / f"{name}.py", modules):
+            assert LAYERS[target] < LAYERS[name], f"{name} (layer {LAYERS[name]}) imports {target} (layer {LAYERS[target]})"

@@ -13,8 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ood_core.features.datasets import ImageFiles, UnreadableImageError
-from ood_core.features.encoders import CLIP_STD, load_encoder, paper_transform, register_model_config
+from ood_core.features.clip import encode_images
+from ood_core.features.encoders import load_encoder, register_model_config
 from ood_core.features.gpu_decode import (
     CPU_MAX_ABS_DIFF,
     CPU_MEAN_ABS_DIFF,
@@ -25,6 +25,7 @@ from ood_core.features.gpu_decode import (
     paper_preprocess,
     resized_size,
 )
+from ood_core.features.images import CLIP_STD, ImageFiles, UnreadableImageError, paper_transform
 
 S = 224
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))]
@@ -180,11 +181,11 @@ def test_device_path_raises_the_pil_paths_error_for_an_unreadable_file(mixed_fol
 @pytest.mark.parametrize("device", DEVICES)
 def test_the_mini_benchmarks_images_equal_the_pil_path(tmp_path, device):
     mini = pytest.importorskip("ood_study.mini_benchmark")
-    from ood_core.features.datasets import get_dataset
+    from ood_core.features.image_sets import image_set
 
     mini.write_mini_benchmark(tmp_path)
     files = [f for name in ("imagenet1k", "inaturalist", "sun", "places", "textures")
-             for f in get_dataset(name, root=tmp_path).files()]
+             for f in image_set(name, root=tmp_path).files()]
     size = 32  # the input size of the mini benchmark's tiny-random backbone; 24-96 px images, so both ways
     dataset = ImageFiles(files, paper_transform(size))
     batches = [range(s, min(s + 256, len(files))) for s in range(0, len(files), 256)]
@@ -225,8 +226,7 @@ def test_encoder_decode_gpu_gives_pil_embeddings_and_its_own_cache_key(tiny_mode
     feats = {}
     for name, encoder in (("pil", pil), ("gpu", gpu)):
         dataset = ImageFiles(files, encoder.transform)
-        feats[name], rows = encoder.encode_images(dataset, batch_size=3, num_workers=0, return_indices=True,
-                                                  progress=False)
+        feats[name], rows = encode_images(encoder, dataset, batch_size=3, num_workers=0)
         assert rows.tolist() == list(range(len(files)))
     a, b = (f / np.linalg.norm(f, axis=1, keepdims=True) for f in (feats["pil"], feats["gpu"]))
     cosine = (a * b).sum(axis=1)

@@ -73,15 +73,15 @@ def small_mini_params(data_root: Path, weights_dir: Path, counts: dict) -> dict:
 def test_the_generator_writes_the_real_layouts_with_unusual_files_the_same_bytes_each_time(mini_benchmark, tmp_path):
     from PIL import Image
 
-    from ood_core.features.datasets import get_dataset
+    from ood_core.features.image_sets import image_set
     from ood_study.mini_benchmark import write_mini_benchmark
 
     data_root, _, counts = mini_benchmark
     assert counts == {"imagenet1k": 1000, "inaturalist": 5, "sun": 5, "places": 5, "textures": 47}
     for name, n in counts.items():
-        report = get_dataset(name, root=data_root, expected_count=n).check()
+        report = image_set(name, root=data_root, expected_count=n).check()
         assert report.ok, str(report)
-        assert not get_dataset(name, root=data_root).check().ok  # the published counts are not there
+        assert not image_set(name, root=data_root).check().ok  # the published counts are not there
     files = sorted(p for p in data_root.rglob("*") if p.is_file())
     modes, orientations, formats, sizes = set(), set(), set(), set()
     for f in files:

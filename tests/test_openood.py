@@ -11,11 +11,12 @@ import pytest
 import yaml
 from PIL import Image
 
-from ood_core.features import datasets
+from ood_core.features import image_sets
+from ood_core.metrics import group_averages
 from ood_core.text.imagenet import imagenet_classnames
 from ood_study import report
 from ood_study.layout import Layout, study_name
-from ood_study.params import StudyParams, group_averages, load_params, parse_tree
+from ood_study.params import StudyParams, load_params, parse_tree
 
 REPO = Path(__file__).resolve().parent.parent
 _JPEG = io.BytesIO()
@@ -53,9 +54,9 @@ def _make_openood(root: Path, name: str, rel: list[str], label: str = "-1", extr
 
 def _expect(monkeypatch, name: str, count: int) -> None:
     """Make the registry expect ``count`` images (the real sets hold thousands)."""
-    spec = datasets._SPECS[name]
+    spec = image_sets._SETS[name]
     split = dataclasses.replace(spec.splits[spec.default_split], expected_count=count)
-    monkeypatch.setitem(datasets._SPECS, name,
+    monkeypatch.setitem(image_sets._SETS, name,
                         dataclasses.replace(spec, splits={**spec.splits, spec.default_split: split}))
 
 
@@ -64,17 +65,17 @@ def _expect(monkeypatch, name: str, count: int) -> None:
 
 def test_registry_has_openood_lists_folders_and_counts():
     for name, (list_file, base, count) in EXPECTED.items():
-        d = datasets.get_dataset(name, "/data")
+        d = image_sets.image_set(name, "/data")
         assert d.path == Path("/data/openood") and d.expected_count == count
         assert list_file in d.layout and f"openood/{base}/" in d.layout and f"{count:,}" in d.layout
         assert "download.py" in d.download and "OpenOOD" in d.download
-    assert datasets.get_dataset("openood_imagenet1k").role == "id"
-    assert all(datasets.get_dataset(n).role == "ood" for n in (*NEAR, *FAR))
+    assert image_sets.image_set("openood_imagenet1k", "/data").role == "id"
+    assert all(image_sets.image_set(n, "/data").role == "ood" for n in (*NEAR, *FAR))
     # the OpenOOD versions of iNaturalist and Textures are separate entries from the MOS/DTD ones
-    assert datasets.get_dataset("textures").expected_count == 5_640 != EXPECTED["openood_textures"][2]
-    assert datasets.get_dataset("inaturalist").path != datasets.get_dataset("openood_inaturalist").path
-    assert datasets.get_dataset("openimage_o", split="val").expected_count == 1_763
-    assert datasets.OPENOOD_V15_IMAGENET1K == {"id": "openood_imagenet1k", "near": NEAR, "far": FAR}
+    assert image_sets.image_set("textures", "/data").expected_count == 5_640 != EXPECTED["openood_textures"][2]
+    assert image_sets.image_set("inaturalist", "/data").path != image_sets.image_set("openood_inaturalist", "/data").path
+    assert image_sets.image_set("openimage_o", "/data", split="val").expected_count == 1_763
+    assert image_sets.OPENOOD_V15_IMAGENET1K == {"id": "openood_imagenet1k", "near": NEAR, "far": FAR}
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
@@ -83,7 +84,7 @@ def test_a_generated_openood_layout_passes_check_and_lists_files_in_order(name, 
     rel = [f"{folder}/c.jpg", f"{folder}/a.JPEG", f"{folder}/sub/b.png"]
     _make_openood(tmp_path, name, rel, label="3" if name == "openood_imagenet1k" else "-1", extra_lines="\n")
     _expect(monkeypatch, name, 3)
-    dataset = datasets.get_dataset(name, tmp_path)
+    dataset = image_sets.image_set(name, tmp_path)
     result = dataset.check()
     assert result.ok, str(result)
     assert result.found_count == 3
@@ -91,29 +92,29 @@ def test_a_generated_openood_layout_passes_check_and_lists_files_in_order(name, 
     assert [f.relative_to(tmp_path / "openood" / base).as_posix() for f in dataset.files()] == \
         [f"{folder}/a.JPEG", f"{folder}/c.jpg", f"{folder}/sub/b.png"]
     assert dataset.classnames == (imagenet_classnames() if name == "openood_imagenet1k" else None)
-    datasets.require(name, tmp_path)
+    image_sets.require(name, tmp_path)
 
 
 def test_missing_list_names_the_list_layout_and_download(tmp_path):
     (tmp_path / "openood").mkdir()
-    result = datasets.get_dataset("ssb_hard", tmp_path).check()
+    result = image_sets.image_set("ssb_hard", tmp_path).check()
     assert not result.ok
     assert result.problems == [f"split file {tmp_path / 'openood/benchmark_imglist/imagenet/test_ssb_hard.txt'} not found"]
     text = str(result)
     assert "Expected layout: openood/benchmark_imglist/imagenet/test_ssb_hard.txt" in text
     assert "--datasets ssb_hard" in text and "Vaze et al." in text
     with pytest.raises(FileNotFoundError, match=r"(?s)test_ssb_hard\.txt.*download\.py"):
-        datasets.get_dataset("ssb_hard", tmp_path).files()
+        image_sets.image_set("ssb_hard", tmp_path).files()
     (tmp_path / "elsewhere").mkdir()
     with pytest.raises(FileNotFoundError, match=r"(?s)folder \S*elsewhere/openood does not exist.*test_ninco\.txt"):
-        datasets.require("ninco", tmp_path / "elsewhere")
+        image_sets.require("ninco", tmp_path / "elsewhere")
 
 
 def test_missing_images_and_wrong_image_folder_are_named(tmp_path, monkeypatch):
     _make_openood(tmp_path, "ninco", ["ninco/a.jpg", "ninco/b.jpg"])
     (tmp_path / "openood/images_largescale/ninco/b.jpg").unlink()
     _expect(monkeypatch, "ninco", 2)
-    problems = datasets.get_dataset("ninco", tmp_path).check().problems
+    problems = image_sets.image_set("ninco", tmp_path).check().problems
     assert problems[0] == ("1 images named in benchmark_imglist/imagenet/test_ninco.txt are missing: "
                            "images_largescale/ninco/b.jpg")
     assert "1 images found, expected 2 (incomplete download or extraction?)" in problems
@@ -123,7 +124,7 @@ def test_missing_images_and_wrong_image_folder_are_named(tmp_path, monkeypatch):
         _write(tmp_path / "openood/images_largescale" / r)
     (tmp_path / "openood" / EXPECTED["openood_textures"][0]).write_text("texture/images/x.jpg -1\ntexture/images/y.jpg -1\n")
     _expect(monkeypatch, "openood_textures", 2)
-    result = datasets.get_dataset("openood_textures", tmp_path).check()
+    result = image_sets.image_set("openood_textures", tmp_path).check()
     assert "2 images named in benchmark_imglist/imagenet/test_textures.txt are missing: images_classic/texture/" \
            "images/x.jpg, images_classic/texture/images/y.jpg" in result.problems
     assert "under openood/images_classic/" in str(result) and "--datasets texture" in str(result)
@@ -133,11 +134,11 @@ def test_unreadable_images_and_escaping_paths_are_problems(tmp_path, monkeypatch
     _make_openood(tmp_path, "openimage_o", ["openimage_o/a.jpg", "openimage_o/b.jpg"])
     (tmp_path / "openood/images_largescale/openimage_o/b.jpg").write_bytes(b"")
     _expect(monkeypatch, "openimage_o", 2)
-    result = datasets.get_dataset("openimage_o", tmp_path).check()
+    result = image_sets.image_set("openimage_o", tmp_path).check()
     assert not result.ok and result.unreadable == ["images_largescale/openimage_o/b.jpg (empty file)"]
     list_path = tmp_path / "openood" / EXPECTED["openimage_o"][0]
     list_path.write_text("openimage_o/a.jpg -1\n../../secret.jpg -1\n")
-    problems = datasets.get_dataset("openimage_o", tmp_path).check().problems
+    problems = image_sets.image_set("openimage_o", tmp_path).check().problems
     assert len(problems) == 1 and "line 2: image path '../../secret.jpg' must be relative" in problems[0]
 
 
@@ -145,7 +146,7 @@ def test_a_list_line_is_split_at_the_first_space_like_openood(tmp_path, monkeypa
     list_path = _make_openood(tmp_path, "openood_imagenet1k", ["imagenet_1k/val/n01440764/x.JPEG"], label="0")
     list_path.write_text("imagenet_1k/val/n01440764/x.JPEG 0 extra tokens\n\n")
     _expect(monkeypatch, "openood_imagenet1k", 1)
-    files = datasets.get_dataset("openood_imagenet1k", tmp_path).files()
+    files = image_sets.image_set("openood_imagenet1k", tmp_path).files()
     assert files == [tmp_path / "openood/images_largescale/imagenet_1k/val/n01440764/x.JPEG"]
 
 
@@ -249,7 +250,7 @@ def test_build_report_adds_group_and_published_sections_only_for_grouped_benchma
     raw["benchmarks"] = ["imagenet1k", "openood_v15_imagenet1k"]
     raw["methods"] = ["neglabel"]
     if "image_sets" in raw:  # DVC-tracked folders of the real sets, when params.yaml has them
-        raw["image_sets"] = {n: datasets.get_dataset(n, root=".").path.as_posix()
+        raw["image_sets"] = {n: image_sets.image_set(n, root=".").path.as_posix()
                              for b in raw["benchmarks"] for n in (raw["benchmark_sets"][b]["id"],
                                                                   *raw["benchmark_sets"][b]["ood"])}
     params = StudyParams(parse_tree(raw), tmp_path / "params.yaml")

@@ -1,5 +1,8 @@
-"""params.yaml parsed once into typed objects: every bad key or value fails before any work,
-naming the dotted key, the value, the valid range or a close match."""
+"""params.yaml: its shape and names are checked at load (ood_study.params, which imports no
+library code); each value the library reads is checked once, where a stage hands it to the
+library (method blocks, set and backbone names, the simulation block, lexnames, templates,
+ablation grids). Every bad key or value fails before any work, naming the dotted key, the value,
+the valid range or a close match."""
 
 from __future__ import annotations
 
@@ -11,8 +14,12 @@ import pytest
 import yaml
 
 from ood_core._params import param, parse, parse_per_backbone
-from ood_study.method_params import check_methods, mining_params, scoring_params
+from ood_study.ablations import parse_ablation
+from ood_study.layout import Layout
+from ood_study.method_params import mining_params, scoring_params
 from ood_study.params import StudyParams, load_params, parse_tree
+from ood_study.stages import corpus as corpus_stage
+from ood_study.stages import embed
 
 REPO = Path(__file__).resolve().parent.parent
 RAW = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -64,33 +71,73 @@ def test_per_backbone_overrides_merge_and_every_entry_is_checked():
         parse_per_backbone(_Block, {"per_backbone": {"B3": {}}}, "B16", "m", known_backbones=["B16", "B32"])
 
 
+def check_methods(params, backbones=None) -> None:
+    """Every listed method's blocks through the one validation the stages use."""
+    for method in params.methods:
+        for backbone in backbones or params.backbones:
+            mining_params(params, method, backbone)
+            scoring_params(params, method, backbone)
+
+
 def test_the_shipped_params_parse_and_every_method_block_validates():
     params = load_params(REPO / "params.yaml")
     check_methods(params, backbones=["ViT-B-16", "ViT-B-32", "ViT-L-14", "ViT-L-14-336", "RN50"])
     assert params.sets("simulated").id == "sim-imagenet1k"
-    assert params.ablation("groups").grid == (1, 5, 10, 25, 50, 100, 200)
+    assert parse_ablation("groups", params.get("ablations.groups")).grid == (1, 5, 10, 25, 50, 100, 200)
 
 
 @pytest.mark.parametrize("edit, message", [
     (lambda r: r.update(methdos=r.pop("methods")), r"unknown parameter 'methdos' \(did you mean 'methods'\?\)"),
     (lambda r: r["methods"].append("dmn"), r"unknown parameter 'methods\.dmn' \(did you mean methods\.'dnm'\?\)"),
-    (lambda r: r.update(backbones=["ViT-B-61"]), r"'backbones\.ViT-B-61' \(did you mean backbones\.'ViT-B-16'\?\)"),
     (lambda r: r.update(benchmarks=["imagenet"]), r"'benchmarks\.imagenet' \(did you mean benchmarks\.'imagenet1k'\?\)"),
     (lambda r: r["encoder"].update(precision="fp8"), r"encoder\.precision = 'fp8' is not valid"),
     (lambda r: r["encoder"].update(batch_size=0), r"encoder\.batch_size = 0 is out of range: must be in \[1, inf\)"),
-    (lambda r: r["corpus"]["noun_lexnames"].append("noun.artefact"),
-     r"'corpus\.noun_lexnames\.noun\.artefact' \(did you mean corpus\.noun_lexnames\.'noun\.artifact'\?\)"),
-    (lambda r: r["prompts"].update(id="a photo"), r"prompts\.id: template='a photo' must contain exactly one"),
-    (lambda r: r["benchmark_sets"]["simulated"]["simulation"].update(rho=1.5),
-     r"benchmark_sets\.simulated\.simulation: SimulationConfig\.rho=1\.5 is invalid: must be in \[0, 1\)"),
-    (lambda r: r["benchmark_sets"]["imagenet1k"].update(ood=["inaturalis"]),
-     r"'benchmark_sets\.imagenet1k\.ood\.inaturalis' \(did you mean benchmark_sets\.imagenet1k\.ood\.'inaturalist'\?\)"),
-    (lambda r: r["ablations"]["tau"].update(grid=[0.0, 1.0]), r"ablations\.tau\.grid\[1\] = 1\.0 is out of range: must be in \[0, 1\)"),
     (lambda r: r["method_params"]["dnm"].update(minning={}), r"method_params\.dnm = \['minning'\]"),
+    (lambda r: r["ablations"].update(tau=[0.1]), r"ablations = .* must map ablation names to their grids"),
 ])
-def test_bad_params_fail_at_load_with_the_dotted_key(tmp_path, edit, message):
+def test_bad_shape_fails_at_load_with_the_dotted_key(tmp_path, edit, message):
     with pytest.raises(ValueError, match=message):
         _load(tmp_path, edit)
+
+
+def _embed_check(params):
+    benchmark = params.benchmarks[0]
+    embed.check_sets(benchmark, params.sets(benchmark), params.backbones[0])
+
+
+def _simulation(params):
+    embed.feature_source(params, Layout(Path(".")), "simulated", "ViT-B-16")
+
+
+def _corpus(params):
+    corpus_stage.run(params, Layout(Path("/nonexistent")))
+
+
+def _template(params):
+    from ood_core.text.prompts import prompts
+
+    prompts(["x"], params.get("prompts.id"))
+
+
+@pytest.mark.parametrize("edit, check, message", [
+    (lambda r: r.update(backbones=["ViT-B-61"]), _embed_check,
+     r"'backbones\.ViT-B-61' \(did you mean backbones\.'ViT-B-16'\?\)"),
+    (lambda r: r.update(benchmarks=["imagenet1k"]) or r["benchmark_sets"]["imagenet1k"].update(ood=["inaturalis"]),
+     _embed_check,
+     r"'benchmark_sets\.imagenet1k\.ood\.inaturalis' \(did you mean benchmark_sets\.imagenet1k\.ood\.'inaturalist'\?\)"),
+    (lambda r: r["benchmark_sets"]["simulated"]["simulation"].update(rho=1.5), _simulation,
+     r"benchmark_sets\.simulated\.simulation: SimulationConfig\.rho=1\.5 is invalid: must be in \[0, 1\)"),
+    (lambda r: r["corpus"]["noun_lexnames"].append("noun.artefact"), _corpus,
+     r"corpus\.noun_lexnames: unknown lexname\(s\) \['noun\.artefact'\]"),
+    (lambda r: r["prompts"].update(id="a photo"), _template, r"template='a photo' must contain exactly one"),
+    (lambda r: r["ablations"]["tau"].update(grid=[0.0, 1.0]),
+     lambda p: parse_ablation("tau", p.get("ablations.tau")),
+     r"ablations\.tau\.grid\[1\] = 1\.0 is out of range: must be in \[0, 1\)"),
+])
+def test_bad_values_fail_at_the_edge_that_reads_them(tmp_path, edit, check, message):
+    params = _load(tmp_path, edit)  # the shape is fine: params.py does not judge library values
+    with pytest.raises(ValueError, match=message):
+        check(params)
 
 
 @pytest.mark.parametrize("edit, message", [

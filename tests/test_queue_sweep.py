@@ -111,6 +111,7 @@ def _direct_dnm_metrics(repo: Path, tau: float) -> dict:
 
 
 @pytest.mark.skipif(not DVC.exists(), reason="needs the project's .venv (scripts/setup.sh)")
+@pytest.mark.e2e
 def test_a_two_point_tau_grid_on_two_queue_workers_equals_direct_scoring(tmp_path):
     if not (REPO / ".git").exists():
         pytest.skip("needs the project's git repository (its file list)")

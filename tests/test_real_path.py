@@ -50,12 +50,12 @@ def data_root(tmp_path_factory):
 
 
 def test_clip_source_builds_csp_features_as_the_released_code(tiny_encoder, data_root, tmp_path):
-    from ood_core.features import datasets
+    from ood_core.features import image_sets
     from ood_core.features.clip import ClipFeatures
 
-    # get_dataset, not require: these folders hold a few images, not the full sets' counts
-    sets = {"imagenet10": datasets.get_dataset("imagenet10", root=data_root),
-            "sun": datasets.get_dataset("sun", root=data_root)}
+    # image_set, not require: these folders hold a few images, not the full sets' counts
+    sets = {"imagenet10": image_sets.image_set("imagenet10", root=data_root),
+            "sun": image_sets.image_set("sun", root=data_root)}
     source = ClipFeatures(tiny_encoder, sets, "imagenet10", EmbeddingCache(tmp_path / "cache"), batch_size=4,
                           num_workers=0)
     corpus = Corpus(words=["rock", "red", "tree"], is_adj=np.array([False, True, False]),
@@ -73,7 +73,7 @@ def test_clip_source_builds_csp_features_as_the_released_code(tiny_encoder, data
 
 
 def test_stages_on_a_real_layout_with_a_random_weight_model(tiny_encoder, data_root, tmp_path, monkeypatch):
-    from ood_core.features import datasets, encoders
+    from ood_core.features import encoders, image_sets
     from ood_study.stages import corpus, embed, mine, score
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -92,10 +92,9 @@ def test_stages_on_a_real_layout_with_a_random_weight_model(tiny_encoder, data_r
     mp["dnm"]["scoring"]["tau"] = 0.1
     params_path = tmp_path / "params.yaml"
     params_path.write_text(yaml.safe_dump(raw))
-    monkeypatch.delenv("OOD_DATA_ROOT", raising=False)
     monkeypatch.setattr(encoders, "load_backbone", lambda name, **kw: tiny_encoder)
     # The folders hold a few images, not the full sets' counts (require() checks those elsewhere).
-    monkeypatch.setattr(datasets, "require", datasets.get_dataset)
+    monkeypatch.setattr(image_sets, "require", image_sets.image_set)
     common = ["--params", str(params_path), "--root", str(tmp_path)]
     item = ["--benchmark", "tinyreal", "--backbone", "ViT-B-16"]
     corpus.main(common)
@@ -115,21 +114,25 @@ def test_stages_on_a_real_layout_with_a_random_weight_model(tiny_encoder, data_r
     assert len(list((tmp_path / "data" / "cache").glob("*.npy"))) > 0  # encoded once, cached
 
 
-def test_skip_unreadable_accepts_a_set_whose_only_problem_is_unreadable_files():
+def test_skip_unreadable_accepts_a_set_whose_only_problem_is_unreadable_files(monkeypatch):
     from types import SimpleNamespace
 
+    from ood_core.features import image_sets
     from ood_study.stages.embed import _checked
 
     def fake(problems, unreadable):
         report = SimpleNamespace(ok=not problems, problems=problems, unreadable=unreadable)
         report.__str__ = lambda self: "; ".join(problems)
         dataset = SimpleNamespace(check=lambda: report)
-        return SimpleNamespace(get_dataset=lambda name, root: dataset,
-                               require=lambda name, root: (_ for _ in ()).throw(FileNotFoundError("require")))
+        monkeypatch.setattr(image_sets, "image_set", lambda name, root: dataset)
+        monkeypatch.setattr(image_sets, "require",
+                            lambda name, root: (_ for _ in ()).throw(FileNotFoundError("require")))
+        return dataset
 
     only_bad_files = fake(["1 unreadable image"], ["a.jpg"])
-    assert _checked(only_bad_files, "sun", "root", skip_unreadable=True) is not None
+    assert _checked("sun", "root", skip_unreadable=True) is only_bad_files  # accepted, not raised
     with pytest.raises(FileNotFoundError, match="require"):  # without the option, require() decides
-        _checked(only_bad_files, "sun", "root", skip_unreadable=False)
-    with pytest.raises(FileNotFoundError):  # a missing folder is never skipped
-        _checked(fake(["1 unreadable image", "5 images missing"], ["a.jpg"]), "sun", "root", skip_unreadable=True)
+        _checked("sun", "root", skip_unreadable=False)
+    fake(["1 unreadable image", "5 images missing"], ["a.jpg"])
+    with pytest.raises(FileNotFoundError, match="5 images missing"):  # a missing image is never skipped
+        _checked("sun", "root", skip_unreadable=True)

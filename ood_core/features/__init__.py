@@ -10,6 +10,18 @@ un-normalised float32 features. Two implement it:
 Prompting and CSP's template ensembling are defined once, here (:func:`text_features`), on top
 of the one primitive every source provides, ``encode_labels(labels, template)``; so the real and
 the simulated paths run the same method.
+
+The real path's modules form layers; each imports (at the top or inside a function) only modules
+of lower layers, so the package has no import cycle (``tests/test_features.py`` checks it):
+
+0. ``files`` (feature files, the one file hash), ``images`` (image files -> tensors, PIL)
+1. ``cache``, ``distributed`` (files); ``hub`` (weights on disk; files);
+   ``image_sets`` (the layout table and its readers; images); ``gpu_decode`` (images)
+2. ``encoders`` (the open_clip model factory; hub, images)
+3. ``clip`` (the cached feature source and the one image-encoding loop; this package, cache,
+   distributed, gpu_decode, images)
+
+This ``__init__`` imports none of them.
 """
 
 from __future__ import annotations

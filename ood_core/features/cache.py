@@ -22,11 +22,11 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
-from ood_core.features.files import read_features, write_features
+from ood_core.features.files import read_features, sha256_file, write_features
 
 __all__ = ["EmbeddingCache", "file_sha256s", "fingerprint_files", "fingerprint_texts"]
 
@@ -91,7 +91,7 @@ def file_sha256s(paths: Sequence[Path], root: Path, memo_dir: str | os.PathLike 
         if known and known[:3] == [st.st_size, st.st_mtime_ns, st.st_ino]:
             out.append((st.st_size, known[3]))
             continue
-        sha = _sha256_file(p)
+        sha = sha256_file(p)
         memo[rel] = [st.st_size, st.st_mtime_ns, st.st_ino, sha]
         changed = True
         out.append((st.st_size, sha))
@@ -104,14 +104,6 @@ def file_sha256s(paths: Sequence[Path], root: Path, memo_dir: str | os.PathLike 
         except OSError as err:  # a read-only shared cache: hash again next time
             log.info("file-hash memo not written (%s)", err)
     return out
-
-
-def _sha256_file(path: Path, chunk_bytes: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class EmbeddingCache:
@@ -182,18 +174,3 @@ class EmbeddingCache:
     def save(self, key: str, features, meta: dict | None = None) -> Path:
         """Atomically store ``features`` (float32) under ``key`` with ``meta`` in the sidecar."""
         return write_features(self.path(key), features, meta)
-
-    def get_or_compute(self, fields: dict, compute_fn: Callable[[], np.ndarray]) -> np.ndarray:
-        """Cached features for ``fields``; on a miss call ``compute_fn()`` and store its result.
-
-        A hit needs read access only; on a miss :meth:`require_writable` is checked before
-        ``compute_fn`` runs.
-        """
-        key = self.key(fields)
-        cached = self.load(key)
-        if cached is not None:
-            return cached
-        self.require_writable()
-        features = np.ascontiguousarray(compute_fn(), dtype=np.float32)
-        self.save(key, features, {"fields": fields})
-        return features

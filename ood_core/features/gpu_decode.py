@@ -40,7 +40,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ood_core.features.encoders import CLIP_MEAN, CLIP_STD, DECODES, ImageBatch
+from ood_core.features.images import CLIP_MEAN, CLIP_STD, DECODES, ImageBatch
 
 __all__ = [
     "CPU_MAX_ABS_DIFF",
@@ -161,7 +161,7 @@ class EncodedBatch(NamedTuple):
 
 
 class JpegBytes:
-    """A map-style ``Dataset`` over an :class:`~ood_core.features.datasets.ImageFiles`: item ``i``
+    """A map-style ``Dataset`` over an :class:`~ood_core.features.images.ImageFiles`: item ``i``
     is ``("jpeg", bytes, i)`` for a device-decodable JPEG, else the PIL path's item
     ``("pil", tensor | None, i)`` (``None``: skipped as unreadable by ``skip_unreadable``)."""
 
@@ -284,8 +284,8 @@ def _device_batch(batch: EncodedBatch, image_files, image_size: int, device: tor
 
 def image_batches(image_files, batch_sampler, *, decode: str, device, image_size: int, num_workers: int = 0,
                   prefetch: int = 2):
-    """Preprocessed batches of an :class:`~ood_core.features.datasets.ImageFiles`, one
-    :class:`~ood_core.features.encoders.ImageBatch` per index list of ``batch_sampler``, rows in
+    """Preprocessed batches of an :class:`~ood_core.features.images.ImageFiles`, one
+    :class:`~ood_core.features.images.ImageBatch` per index list of ``batch_sampler``, rows in
     dataset order (skipped unreadable images left out).
 
     ``decode="pil"``: the PIL transform in DataLoader workers (images on the CPU).

@@ -21,12 +21,7 @@ import numpy as np
 from ood_core import _params
 from ood_core.features import TextFeatures
 
-__all__ = ["Method", "NoParams", "default_pool"]
-
-
-@dataclass(frozen=True)
-class NoParams:
-    """The parameters of a step that has none."""
+__all__ = ["Method", "default_pool"]
 
 
 def default_pool(texts: TextFeatures) -> np.ndarray:

@@ -11,8 +11,11 @@ PARAMS = ("corpus",)
 
 
 def run(params: StudyParams, layout: Layout) -> None:
-    corpus = load_wordnet_corpus(params.get("corpus.wordnet_dir"), params.get("corpus.noun_lexnames"),
-                                 params.get("corpus.adj_lexnames"))
+    try:  # the library checks the lexnames (the one place); name the params key
+        corpus = load_wordnet_corpus(params.get("corpus.wordnet_dir"), params.get("corpus.noun_lexnames"),
+                                     params.get("corpus.adj_lexnames"))
+    except ValueError as err:
+        raise ValueError(f"corpus.{err}") from None
     layout.corpus.parent.mkdir(parents=True, exist_ok=True)
     corpus.save(layout.corpus)
     log("corpus", f"{corpus.n_noun} nouns + {corpus.n_adj} adjectives -> {layout.corpus}")

@@ -20,6 +20,7 @@ import sys
 
 import numpy as np
 
+from ood_core._params import unknown_key_error
 from ood_core.features import FeatureSource, text_features
 from ood_core.features.encoders import is_random_weights
 from ood_core.features.files import write_features
@@ -31,7 +32,7 @@ from ood_study.stages import log, stage_main
 # Text features do not depend on encoder.batch_size etc., but on the real path a change there
 # only costs a cache lookup, and one feature source serves both stages.
 PARAMS_TEXT = ("benchmark_sets.{benchmark}", "corpus.wordnet_dir", "prompts", "encoder", "paths")
-PARAMS_IMAGES = ("benchmark_sets.{benchmark}", "corpus.wordnet_dir", "encoder", "paths")
+PARAMS_IMAGES = ("benchmark_sets.{benchmark}", "corpus.wordnet_dir", "encoder", "paths", "image_sets")
 PARAMS = {"text": PARAMS_TEXT, "images": PARAMS_IMAGES}
 
 _WORLDS: dict = {}
@@ -40,30 +41,33 @@ _WORLDS: dict = {}
 def feature_source(params: StudyParams, layout: Layout, benchmark: str, backbone: str) -> FeatureSource:
     """The simulated world (memoised per process) or the open_clip source of the study."""
     sets = params.sets(benchmark)
+    check_sets(benchmark, sets, backbone)
     wordnet_dir = params.get("corpus.wordnet_dir")
     if benchmark == SIMULATED:
         from ood_core import simulate
 
-        config = simulate.SimulationConfig.from_dict(sets.simulation)
+        try:
+            config = simulate.SimulationConfig.from_dict(sets.simulation)
+        except ValueError as err:
+            raise ValueError(f"benchmark_sets.{benchmark}.simulation: {err}") from None
         key = (repr(config), wordnet_dir)
         if key not in _WORLDS:
             _WORLDS[key] = simulate.build_world(config, wordnet_dir=wordnet_dir)
         return _WORLDS[key]
-    from ood_core.features import datasets, distributed, encoders
+    from ood_core.features import distributed, encoders, image_sets
     from ood_core.features.cache import EmbeddingCache
     from ood_core.features.clip import ClipFeatures
 
     ranks = distributed.init_from_env()
-    data_root = datasets.data_root(default=layout.root / params.get("paths.data_root"))
+    data_root = layout.data_root(params)
     # Check every set before loading weights or encoding, so a missing folder fails in seconds
     # (rank 0 only: it opens every image header; the others wait at the first cache decision).
     skip_unreadable = params.get("encoder.skip_unreadable")
     counts = sets.expected_counts or {}
-    sets_by_split = {s: (_checked(datasets, s, data_root, skip_unreadable, counts.get(s)) if ranks.is_main
-                         else datasets.get_dataset(s, root=data_root)) for s in (sets.id, *sets.ood)}
-    weights_dir = params.get("paths.weights_dir")
-    if weights_dir and not os.path.isabs(weights_dir):
-        weights_dir = str(layout.root / weights_dir)
+    sets_by_split = {s: (_checked(s, data_root, skip_unreadable, counts.get(s)) if ranks.is_main
+                         else image_sets.image_set(s, root=data_root)) for s in (sets.id, *sets.ood)}
+    weights_dir = layout.weights_dir(params)
+    weights_dir = None if weights_dir is None else str(weights_dir)
     device = None
     if ranks.world_size > 1:
         import torch
@@ -74,19 +78,60 @@ def feature_source(params: StudyParams, layout: Layout, benchmark: str, backbone
     encoder = encoders.load_backbone(backbone, precision=params.get("encoder.precision"),
                                      preprocess=params.get("encoder.preprocess"), cache_dir=weights_dir,
                                      device=device, decode=params.get("encoder.decode"))
-    return ClipFeatures(encoder, sets_by_split, sets.id, EmbeddingCache(layout.root / params.get("paths.cache_dir")),
+    return ClipFeatures(encoder, sets_by_split, sets.id, EmbeddingCache(layout.cache_dir(params)),
                         batch_size=params.get("encoder.batch_size"), num_workers=params.get("encoder.num_workers"),
                         skip_unreadable=skip_unreadable)
 
 
-def _checked(datasets, name: str, data_root, skip_unreadable: bool, expected_count: int | None = None):
-    """The dataset, complete by ``check()``; with ``skip_unreadable`` a report whose only problem
+def check_sets(benchmark: str, sets, backbone: str) -> None:
+    """The set and backbone names of a study, against the registries that define them (params.py
+    checks only the file's shape): the simulated world's sets, or the dataset registry."""
+    from ood_core.backbones import BACKBONES, RANDOM_WEIGHT_BACKBONES
+
+    known = {**BACKBONES, **RANDOM_WEIGHT_BACKBONES}
+    if backbone not in known:
+        raise unknown_key_error("backbones", backbone, known)
+    where = f"benchmark_sets.{benchmark}"
+    if benchmark == SIMULATED:
+        from ood_core import simulate
+
+        valid_id, valid_ood = [simulate.ID_SET], list(simulate.OOD_SETS)
+    else:
+        from ood_core.features import image_sets as registry
+
+        valid_id = registry.list_image_sets("id") + registry.list_image_sets("id_shift")
+        valid_ood = registry.list_image_sets("ood")
+    if sets.id not in valid_id:
+        raise unknown_key_error(f"{where}.id", sets.id, valid_id)
+    for ood in sets.ood:
+        if ood not in valid_ood:
+            raise unknown_key_error(f"{where}.ood", ood, valid_ood)
+
+
+def check_image_sets(image_sets: dict, names) -> None:
+    """``image_sets`` of params.yaml must map each of ``names`` to its registry folder: DVC tracks
+    exactly those folders (the ``image_set`` stages), and dvc.yaml cannot derive the list itself."""
+    from ood_core.features import image_sets as registry
+
+    need = {name: registry.image_set(name, root=".").path.as_posix() for name in names}
+    wrong = sorted(k for k, v in need.items() if image_sets.get(k) != v)
+    if wrong:
+        lines = "".join(f"\n  {k}: {v}" for k, v in need.items())
+        raise ValueError(f"image_sets = {image_sets!r} lacks or misnames {wrong}: it must map every image set of the "
+                         f"real benchmarks in `benchmarks` to its folder under paths.data_root, so DVC tracks them "
+                         f"(the image_set stages); put this in params.yaml:\nimage_sets:{lines}")
+
+
+def _checked(name: str, data_root, skip_unreadable: bool, expected_count: int | None = None):
+    """The image set, complete by ``check()``; with ``skip_unreadable`` a report whose only problem
     is unreadable image files passes (the encoder then skips and records them). ``expected_count``:
     ``benchmark_sets.<b>.expected_counts`` (sets that are not the published ones)."""
+    from ood_core.features import image_sets
+
     count = {} if expected_count is None else {"expected_count": expected_count}
     if not skip_unreadable:
-        return datasets.require(name, root=data_root, **count)
-    dataset = datasets.get_dataset(name, root=data_root, **count)
+        return image_sets.require(name, root=data_root, **count)
+    dataset = image_sets.image_set(name, root=data_root, **count)
     report = dataset.check()
     if report.ok or (report.unreadable and len(report.problems) == 1):
         return dataset
@@ -165,6 +210,8 @@ def run_images(params: StudyParams, layout: Layout, benchmark: str, backbone: st
         return
     name = study_name(benchmark, backbone)
     sets = params.sets(benchmark)
+    if benchmark != SIMULATED:
+        check_image_sets(params.get("image_sets"), [sets.id, *sets.ood])
     source = feature_source(params, layout, benchmark, backbone)
     features = {split: source.image_features(split) for split in (sets.id, *sets.ood)}
     _log_encodings(source, "images")

@@ -11,7 +11,8 @@ is a cache hit there.
 
 from __future__ import annotations
 
-from ood_core.features import datasets
+from ood_core._params import unknown_key_error
+from ood_core.features import image_sets
 from ood_core.features.cache import EmbeddingCache, file_sha256s
 from ood_study.layout import Layout
 from ood_study.params import StudyParams
@@ -21,11 +22,15 @@ PARAMS = ("image_sets.{set}", "paths.data_root", "paths.cache_dir")
 
 
 def run(params: StudyParams, layout: Layout, set: str) -> None:  # noqa: A002 - the matrix item's name
-    params.get(f"image_sets.{set}")  # the folder DVC tracks (validated against the registry)
-    root = datasets.data_root(default=layout.root / params.get("paths.data_root"))
-    dataset = datasets.get_dataset(set, root=root)
+    folder = params.get(f"image_sets.{set}")  # the folder DVC tracks
+    if set not in image_sets.IMAGE_SETS:
+        raise unknown_key_error("image_sets", set, image_sets.IMAGE_SETS)
+    dataset = image_sets.image_set(set, root=layout.data_root(params))
+    expected = image_sets.image_set(set, root=".").path.as_posix()
+    if folder != expected:
+        raise ValueError(f"image_sets.{set} = {folder!r}: the registry's folder of {set!r} is {expected!r}")
     files = dataset.files()
-    memo = EmbeddingCache(layout.root / params.get("paths.cache_dir")).memo_dir
+    memo = EmbeddingCache(layout.cache_dir(params)).memo_dir
     digests = file_sha256s(files, dataset.path, memo)
     rows = sorted((f.relative_to(dataset.path).as_posix(), size, sha) for f, (size, sha) in zip(files, digests))
     path = layout.image_set_manifest(set)

@@ -15,15 +15,11 @@ from pathlib import Path
 
 import yaml
 
+from ood_study.ablations import check_ablation_names
 from ood_study.layout import Layout
 from ood_study.notebook import KERNEL_NAME, NOTEBOOKS, owner, spec
 from ood_study.params import PARAMS_FILE, load_params
 from ood_study.stages import log, stage_params
-
-
-def params_keys(name: str, benchmark: str) -> list[str]:
-    """The params keys of notebook ``name`` (its dvc.yaml ``params:``)."""
-    return [k.format(benchmark=benchmark) for k in spec(name).params]
 
 
 def ensure_kernel() -> None:
@@ -49,8 +45,10 @@ def check_parameters(source: Path, nb_params: dict) -> None:
 
 
 def run(params_path: Path, layout: Layout, name: str, benchmark: str, backbone: str | None) -> None:
-    # Validate params.yaml and the notebook's keys before starting a kernel.
-    stage_params(load_params(params_path), spec(name).params, benchmark=benchmark)
+    # Validate params.yaml, the ablation names and the notebook's keys before starting a kernel.
+    params = load_params(params_path)
+    check_ablation_names(params.get("ablations"))
+    stage_params(params, spec(name).params, benchmark=benchmark)
     source = layout.notebook_source(name)
     if not source.is_file():
         raise FileNotFoundError(f"{source} not found: the project root {layout.root} must hold the notebooks/ folder")
