@@ -214,6 +214,10 @@ NOTEBOOKS: dict[str, NotebookSpec] = dict(sorted({
     "07_backbones": NotebookSpec("Backbones", per="benchmark", params=("backbones", "methods",
                                                                        "benchmark_sets.{benchmark}"),
                                  data=("all_metrics",)),
+    # builds both simulated worlds in process (ood_study.worlds): reads no pipeline data
+    "10_simulator_validity": NotebookSpec("Simulator validity", params=(
+        "benchmark_sets.{benchmark}", "corpus", "prompts", "method_params.mcm", "method_params.neglabel",
+        "method_params.csp", "method_params.adaneg", "method_params.dnm", "evaluation")),
     **{a.notebook: a.notebook_spec() for a in ABLATIONS.values()},
 }.items()))
 

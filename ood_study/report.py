@@ -19,7 +19,7 @@ from ood_study.params import SIMULATED, StudyParams
 __all__ = ["PUBLISHED", "load_metrics", "main_table", "long_table", "backbone_table", "published_table",
            "comparison_table", "to_markdown", "to_latex", "caption", "build_report", "half_width_table",
            "seed_spread_table", "with_seed_columns", "estimated_table", "load_pairs", "delta_table",
-           "delta_sections", "DELTA_REFERENCES"]
+           "delta_sections", "DELTA_REFERENCES", "validity_sections"]
 
 # ImageNet-1k, CLIP ViT-B/16: (FPR95, AUROC) in %, from the MCM, NegLabel, CSP and AdaNeg
 # papers (docs/methods.md §6). None = not confirmed by a primary source.
@@ -238,11 +238,29 @@ def build_report(params: StudyParams, layout: Layout) -> str:
                              "on the simulated benchmark notebook 09 sets them beside the truth)**\n\n"
                              + estimated.to_markdown(index=False) + "\n")
             parts.extend(grouped_sections(params, layout, benchmark, backbone))  # near/far (OpenOOD)
+            if benchmark == SIMULATED and backbone == PUBLISHED_SOURCE["backbone"]:
+                parts.extend(validity_sections(params, metrics))
             if benchmark == PUBLISHED_SOURCE["benchmark"] and backbone == PUBLISHED_SOURCE["backbone"]:
                 pub = published_table()
                 parts.append(to_markdown(pub, f"Published (docs/methods.md §6; {PUBLISHED_NOTE})"))
                 parts.append(to_markdown(comparison_table(table), "Ours minus published"))
     return "\n".join(parts)
+
+
+def validity_sections(params: StudyParams, metrics: dict[str, dict]) -> list[str]:
+    """The simulator-validity section of the simulated ViT-B/16 study (:mod:`ood_study.validity`):
+    held-out CSP, AdaNeg and DNM beside their published cells; empty unless all five published
+    methods were run."""
+    from ood_study import validity
+
+    needed = (*validity.FITTED_TO, *validity.HELD_OUT)
+    if any(m not in metrics for m in needed):
+        return []
+    world = (params.sets(SIMULATED).simulation or {}).get("world", "a_priori")
+    return [f"### Simulator validity ({world} world)\n",
+            validity.report_section(validity.from_metrics_files({m: metrics[m] for m in needed}),
+                                    f"SIMULATED benchmark, {world} world: held-out methods vs published "
+                                    "(ViT-B/16), FPR95 / AUROC in %")]
 
 
 # --------------------------------------------------------------------------------------------
