@@ -256,6 +256,7 @@ def _seeded_calls():
     from ood_core import bootstrap, mpe, scoring
     from ood_core.features.encoders import load_encoder
     from ood_core.methods.adaneg import adaneg_stream
+    from ood_core.methods.tanl import tanl_stream
     from ood_core.text.prompts import csp_adjective_phrases
 
     img, labels, negs = _clusters(1, 6), _clusters(0, 3), _clusters(4, 12)
@@ -272,12 +273,15 @@ def _seeded_calls():
         "estimate_proportion": lambda seed: mpe.estimate_proportion(pos, unl, n_folds=2, n_bootstrap=3, seed=seed),
         "csp_adjective_phrases": lambda seed: csp_adjective_phrases(["red"], seed=seed),
         "load_encoder": lambda seed: load_encoder("ViT-B-16", None, random_init_seed=seed),
+        "tanl_stream": lambda seed: tanl_stream(img, labels, negs, seed=seed),
+        "paired_difference_intervals": lambda seed: bootstrap.paired_difference_intervals(pair, pair, n_resamples=5,
+                                                                                          seed=seed),
     }
 
 
 @pytest.mark.parametrize("function", [
     "make_groups", "neglabel", "dnm", "adaneg_stream", "bootstrap_draws", "metric_intervals", "classifier_outputs",
-    "estimate_proportion", "csp_adjective_phrases", "load_encoder"])
+    "estimate_proportion", "csp_adjective_phrases", "load_encoder", "tanl_stream", "paired_difference_intervals"])
 @pytest.mark.parametrize("seed", [None, -1, 1.5, True, "0", 2**64])
 def test_every_function_taking_a_seed_refuses_none_and_non_integers_alike(function, seed):
     name = "random_init_seed" if function == "load_encoder" else "seed"
