@@ -128,7 +128,7 @@ def as_bool_vector(x: Any, name: str, length: int) -> np.ndarray:
     if arr.dtype != np.bool_:
         if arr.dtype.kind not in "iu" or not np.isin(arr, (0, 1)).all():
             raise ValueError(f"{name} must hold booleans (or 0/1 integers), one flag per row; got dtype {arr.dtype}"
-                             + (f" (e.g. {arr[0]!r}): strings such as 'no' are not False"
+                             + (f" (e.g. {arr[0].item()!r}): strings such as 'no' are not False"
                                 if arr.dtype.kind in "USO" and arr.size else ""))
         arr = arr.astype(bool)
     return arr
