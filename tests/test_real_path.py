@@ -89,6 +89,8 @@ def test_stages_on_a_real_layout_with_a_random_weight_model(tiny_encoder, data_r
     for m in mp:  # every method with groups (also those added later): 2 groups for the tiny corpus
         if isinstance(mp[m].get("scoring"), dict) and "n_groups" in mp[m]["scoring"]:
             mp[m]["scoring"]["n_groups"] = 2
+        if isinstance(mp[m].get("scoring"), dict) and "n_activated" in mp[m]["scoring"]:
+            mp[m]["scoring"]["n_activated"] = 100  # TANL picks from the corpus: 428 candidates here
     mp["dnm"]["scoring"]["tau"] = 0.1
     params_path = tmp_path / "params.yaml"
     params_path.write_text(yaml.safe_dump(raw))
