@@ -46,6 +46,9 @@ __all__ = [
     "score_distributions",
     "best_value",
     "false_negative_dose_sweep",
+    "paired_delta_rows",
+    "paired_sweep",
+    "DELTA_COLUMNS",
     "density_grid_sweep",
     "tau_estimate_table",
     "best_vs_true_tau",
@@ -57,6 +60,8 @@ __all__ = [
     "run_false_negatives",
     "run_false_negative_dose",
     "run_density_grid",
+    "run_tanl",
+    "run_renyi_order",
 ]
 
 COLUMNS = ["method", "parameter", "value", "ood_set", "fpr95", "auroc", "fpr95_low", "fpr95_high", "auroc_low",
@@ -358,6 +363,73 @@ def false_negative_dose_sweep(study, dnm_negatives, neglabel_params, dnm_params,
     return pd.DataFrame(rows)
 
 
+DELTA_COLUMNS = ["key", "ood_set", "fpr95", "fpr95_low", "fpr95_high", "auroc", "auroc_low", "auroc_high",
+                 "delta_fpr95", "delta_fpr95_low", "delta_fpr95_high", "delta_auroc", "delta_auroc_low",
+                 "delta_auroc_high", "significant_fpr95", "significant_auroc", "is_reference"]
+"""Columns of :func:`paired_delta_rows` (percent; ``significant_*``: the paired interval excludes 0)."""
+
+
+def paired_delta_rows(pairs_by_key: dict, reference, evaluation=None, groups=None) -> pd.DataFrame:
+    """Each score set's metrics and its paired difference against the ``reference`` one, in percent.
+
+    Args:
+        pairs_by_key: key (a swept value, or a method name) -> ``pairs`` (OOD set -> ``(id_scores,
+            ood_scores)``), every entry scoring the same images (the same study).
+        reference: the key to compare against (the params.yaml setting of a sweep; NegLabel or DNM
+            in the main table); must be in ``pairs_by_key``.
+        evaluation: params.yaml's ``evaluation`` block (None: its defaults). groups: OOD-set groups.
+
+    Returns:
+        One row per (key, OOD set, ``"average"`` and groups) with :data:`DELTA_COLUMNS`: the point
+        metrics, their percentile bootstrap interval, ``delta_* = metric(key) - metric(reference)``
+        and its **paired** interval (:func:`ood_core.bootstrap.difference_intervals`: every draw
+        resamples the images once and evaluates both score sets on it), ``significant_*`` where
+        that interval excludes 0. The reference's own rows have delta 0 and ``is_reference``.
+        Each key's draws are made once (same seed, so the same resample weights for every key) and
+        serve its own interval and its difference, so the paired intervals cost a subtraction.
+    """
+    if reference not in pairs_by_key:
+        raise ValueError(f"reference={reference!r} is not among the keys {list(pairs_by_key)}; compare against "
+                         "one of them (a sweep's params.yaml value must be on its grid)")
+    ev = EvaluationParams() if evaluation is None else evaluation
+    kw = dict(n_resamples=ev.n_resamples, seed=ev.seed, groups=groups)
+    draws = {key: _bootstrap.bootstrap_draws(pairs, **kw) for key, pairs in pairs_by_key.items()}
+    points = {key: _study.metrics_per_set(pairs, groups) for key, pairs in pairs_by_key.items()}
+    q = [50.0 * (1.0 - ev.confidence), 50.0 * (1.0 + ev.confidence)]
+    rows = []
+    for key in pairs_by_key:
+        deltas = _bootstrap.difference_intervals(draws[key], draws[reference], confidence=ev.confidence)
+        for ood_set, by_metric in points[key].items():
+            row = {"key": key, "ood_set": ood_set, "is_reference": key == reference}
+            for m in ("fpr95", "auroc"):
+                low, high = np.percentile(draws[key][ood_set][m], q)
+                d_low, d_high = deltas[ood_set][m]
+                row.update({m: 100.0 * by_metric[m], f"{m}_low": 100.0 * low, f"{m}_high": 100.0 * high,
+                            f"delta_{m}": 100.0 * (by_metric[m] - points[reference][ood_set][m]),
+                            f"delta_{m}_low": 100.0 * d_low, f"delta_{m}_high": 100.0 * d_high,
+                            f"significant_{m}": bool(d_low > 0 or d_high < 0)})
+            rows.append(row)
+    return pd.DataFrame(rows, columns=DELTA_COLUMNS)
+
+
+def paired_sweep(study, method: str, negatives, base_params, parameter: str, values, evaluation=None,
+                 groups=None) -> pd.DataFrame:
+    """``method`` over ``values`` of one score ``parameter``, each point with its paired Δ against the
+    params.yaml setting (``base_params``' value of ``parameter``, added to the grid if absent).
+
+    Returns :func:`paired_delta_rows` with ``key`` renamed ``value`` and the columns ``method``,
+    ``parameter``. A value the method rejects raises (a sweep over a test-time method's own
+    parameters has no invalid region to show).
+    """
+    default = getattr(base_params, parameter)
+    grid = list(values) + ([default] if default not in list(values) else [])
+    pairs = {v: study_score_pairs(study, method, negatives, replace(base_params, **{parameter: v})) for v in grid}
+    out = paired_delta_rows(pairs, default, evaluation, groups).rename(columns={"key": "value"})
+    out.insert(0, "parameter", parameter)
+    out.insert(0, "method", method)
+    return out
+
+
 def density_grid_sweep(study, density_params, dnm_params, ks, ratios_noun, evaluation=None) -> pd.DataFrame:
     """DNM over the joint grid ``k x ratio_noun`` of its density selection (every other parameter fixed).
 
@@ -476,3 +548,18 @@ def run_density_grid(study, params, backbone: str, grid, evaluation=None) -> pd.
     """:func:`density_grid_sweep` over ``grid.k x grid.ratio_noun`` (notebook 11)."""
     return density_grid_sweep(study, mining_params(params, "dnm", backbone), scoring_params(params, "dnm", backbone),
                               grid.k, grid.ratio_noun, evaluation)
+
+
+def run_tanl(study, params, backbone: str, grid, evaluation=None) -> pd.DataFrame:
+    """:func:`paired_sweep` of TANL over ``grid.gamma`` and over ``grid.memory_length`` (notebook 12)."""
+    tanl = scoring_params(params, "tanl", backbone)
+    negatives = study.negatives("tanl")
+    return pd.concat([paired_sweep(study, "tanl", negatives, tanl, "gamma", grid.gamma, evaluation),
+                      paired_sweep(study, "tanl", negatives, tanl, "memory_length", grid.memory_length, evaluation)],
+                     ignore_index=True)
+
+
+def run_renyi_order(study, params, backbone: str, grid, evaluation=None) -> pd.DataFrame:
+    """:func:`paired_sweep` of the Renyi margin over its order ``grid.r`` (notebook 13)."""
+    return paired_sweep(study, "renyi", study.negatives("renyi"), scoring_params(params, "renyi", backbone), "r",
+                        grid.r, evaluation)

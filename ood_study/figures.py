@@ -18,7 +18,7 @@ import numpy as np
 from ood_core import methods as _methods
 
 __all__ = ["titled", "method_order", "method_palette", "mark_rejected", "plot_columns", "BAND_NOTE",
-           "interval_columns", "line_with_band", "twin_lines_with_bands", "bars_with_intervals",
+           "interval_columns", "line_with_band", "twin_lines_with_bands", "bars_with_intervals", "delta_panel",
            "false_negative_dose_figure"]
 
 BAND_NOTE = "shaded: 95 % bootstrap interval over images"
@@ -300,3 +300,19 @@ def false_negative_dose_figure(average, params_tau: float, estimator: str, title
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def delta_panel(ax, rows, x: str, label: str, metric: str = "auroc") -> None:
+    """One panel of an ablation's paired Δ (:func:`ood_study.experiments.paired_delta_rows` rows):
+    the average ``metric``'s difference from the params.yaml setting against ``x``, with its paired
+    95 % interval as error bars; filled red points where the interval excludes 0 (significant),
+    open blue ones where it does not; a grey line at 0."""
+    avg = rows[rows.ood_set == "average"].sort_values(x)
+    d, low, high = avg[f"delta_{metric}"], avg[f"delta_{metric}_low"], avg[f"delta_{metric}_high"]
+    ax.axhline(0.0, color="0.6", lw=0.8)
+    ax.errorbar(avg[x], d, yerr=[(d - low).clip(lower=0), (high - d).clip(lower=0)], fmt="none", ecolor="0.3",
+                capsize=3)
+    sig = avg[f"significant_{metric}"].astype(bool)
+    ax.plot(avg[x][sig], d[sig], "o", color="C3", label="paired interval excludes 0")
+    ax.plot(avg[x][~sig], d[~sig], "o", mfc="white", color="C0", label="not significant")
+    ax.set(xlabel=label, ylabel=f"Δ average {metric.upper()} vs params.yaml (% points)")
