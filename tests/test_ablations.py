@@ -47,16 +47,21 @@ def _library_average(study, method: str, scoring) -> dict[str, float]:
     return {m: 100.0 * float(np.mean([p[m] for p in per_set])) for m in ("fpr95", "auroc")}
 
 
+def _run(ablation, study, params, grid):
+    """The entry's ``run`` on ``grid``; a paired sweep (no ``valid`` column: it raises on a rejected
+    value instead of writing a row) has every row valid."""
+    sweep = getattr(ex, ablation.run)(study, params, BACKBONE, grid, evaluation=EVALUATION)
+    return sweep if "valid" in sweep.columns else sweep.assign(valid=True)
+
+
 @pytest.mark.parametrize("name", sorted(ABLATIONS))
 def test_every_ablation_sweep_is_complete_in_range_and_inside_its_intervals(tiny, name):
     study, params = tiny
     ablation = ABLATIONS[name]
     grid = _grid(params, name)
-    sweep = getattr(ex, ablation.run)(study, params, BACKBONE, grid, evaluation=EVALUATION)
+    sweep = _run(ablation, study, params, grid)
     required = {"method", "parameter", "value", "ood_set", "fpr95", "auroc", *ex.INTERVAL_COLUMNS}
     assert required <= set(sweep.columns), f"{name}: missing {required - set(sweep.columns)}"
-    if "valid" not in sweep.columns:  # a paired sweep raises on a rejected value instead of a row
-        sweep = sweep.assign(valid=True)
     sets = sorted([*study.ood_splits, "average"])
     setting = [c for c in ("method", "parameter", "value", "variant", "k", "ratio_noun") if c in sweep.columns]
     for key, rows in sweep.groupby(setting, dropna=False):
@@ -113,7 +118,7 @@ def test_every_ablation_reproduces_the_library_at_the_params_yaml_setting(tiny, 
     ablation = ABLATIONS[name]
     checked = 0
     for owners, grid in _default_runs(params, name):
-        sweep = getattr(ex, ablation.run)(study, params, BACKBONE, grid, evaluation=EVALUATION)
+        sweep = _run(ablation, study, params, grid)
         average = sweep[(sweep.ood_set == "average") & sweep.valid]
         for row in average.itertuples():
             if owners != [None] and row.method not in owners:
