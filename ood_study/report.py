@@ -439,6 +439,8 @@ def delta_sections(params: StudyParams, layout: Layout, benchmark: str, backbone
     """Markdown: every method's Δ against each of :data:`DELTA_REFERENCES` that the study ran."""
     from ood_study.experiments import paired_delta_rows
 
+    if not any(ref in params.methods for ref in DELTA_REFERENCES) or len(params.methods) < 2:
+        return []  # nothing to compare: no reference ran, or it is the only method
     study = study_name(benchmark, backbone)
     sets = params.sets(benchmark)
     pairs = {m: load_pairs(layout, study, m, sets.id, sets.ood) for m in params.methods}
