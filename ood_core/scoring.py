@@ -260,6 +260,17 @@ def dnm(img, id_emb, neg_emb, temperature: float = 0.01, tau: float = 0.5, n_gro
     if not (math.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"sigma={sigma!r} must be a finite number >= 0")
     n_pos_samples = _array.check_int_range(n_pos_samples, "n_pos_samples", 1, np.iinfo(np.int32).max)
+    return _dnm_kernel(img, id_emb, neg_emb, temperature, tau, n_groups, seed, sigma, n_pos_samples, device,
+                       batch_size)
+
+
+def _dnm_kernel(img, id_emb, neg_emb, temperature: float, tau: float, n_groups: int, seed: int, sigma: float,
+                n_pos_samples: int, device=None, batch_size: int | None = None) -> np.ndarray:
+    """:func:`dnm` on checked parameters: ``temperature > 0`` finite, ``tau`` in ``[0, 1)``, ``sigma >= 0``
+    finite, ``n_pos_samples >= 1`` (the public function checks them; the registry's ``dnm`` method
+    calls this with parameters its typed ``ScoringParams`` already range-checked). What depends on
+    the data is checked here: the embeddings, ``n_groups`` against ``M``, the normaliser condition,
+    and the temperature and ``sigma`` against the dtype."""
     dtype, dev, img_t, id_t, neg_t = _array.prepare_embeddings(img, id_emb, neg_emb, device)
     temperature = _array.check_temperature(temperature, dtype)
     if sigma > torch.finfo(dtype).max / 64:

@@ -173,14 +173,14 @@ def test_evaluate_refuses_an_ood_set_named_average_instead_of_dropping_it():
     assert list(table.index) == ["inat", "averaged", "average"]
 
 
-def test_study_evaluate_and_params_refuse_an_ood_set_named_average():
+def test_study_metrics_per_set_and_params_refuse_an_ood_set_named_average():
     import numpy as np
 
-    from ood_study.study import evaluate
+    from ood_study.study import metrics_per_set
 
     pair = (np.arange(5.0), np.arange(5.0) - 2)
     with pytest.raises(ValueError, match="pairs: an OOD set is named 'average'"):
-        evaluate({"a": pair, "average": pair})
+        metrics_per_set({"a": pair, "average": pair})
     raw = _shipped()
     raw["benchmark_sets"]["simulated"]["ood"] = ["inaturalist", "average"]
     with pytest.raises(ValueError, match=r"benchmark_sets.simulated.ood lists 'average', a name reserved"):

@@ -72,6 +72,7 @@ def test_clip_source_builds_csp_features_as_the_released_code(tiny_encoder, data
     assert source.image_features("sun").shape == (3, 8)
 
 
+@pytest.mark.e2e  # every stage (corpus, embed, mine, score) on the real layout
 def test_stages_on_a_real_layout_with_a_random_weight_model(tiny_encoder, data_root, tmp_path, monkeypatch):
     from ood_core.features import encoders, image_sets
     from ood_study.stages import corpus, embed, mine, score

@@ -179,3 +179,14 @@ def test_estimated_table_lists_estimated_parameters_in_percent():
     assert table.to_dict("records") == [{"method": "dnm_auto", "parameter": "tau", "estimate": 2.96,
                                          "low": 2.25, "high": 4.72}]
     assert estimated_table({"mcm": {"AUROC": {"average": 88.0}}}).empty
+
+
+def test_metric_label_is_the_one_mapping_between_names_and_file_keys():
+    from ood_study.metric_keys import METRIC_NAMES, metric_label, metric_name
+
+    assert [metric_label(m) for m in METRIC_NAMES] == ["FPR95", "AUROC", "AUPR_IN", "AUPR_OUT"]
+    assert [metric_name(metric_label(m)) for m in METRIC_NAMES] == list(METRIC_NAMES)
+    with pytest.raises(ValueError, match="valid metrics"):
+        metric_label("FPR95")
+    with pytest.raises(ValueError, match="valid labels"):
+        metric_name("fpr95")

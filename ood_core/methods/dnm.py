@@ -82,9 +82,10 @@ def score(images, texts, negatives, params: ScoringParams):
     if isinstance(params.tau, str):
         raise ValueError(f"tau={params.tau!r} is not resolved: call Method.resolve_params(texts, negatives, "
                          "params) once per study first (ood_core.evaluation.score_pairs does)")
-    return scoring.dnm(images, texts.id_labels, METHOD.negative_features(texts, negatives),
-                       temperature=params.temperature, tau=params.tau, n_groups=params.n_groups, seed=params.seed,
-                       sigma=params.sigma, n_pos_samples=params.n_pos_samples)
+    # params were range-checked once, by the typed ScoringParams: the kernel does not check them again
+    return scoring._dnm_kernel(images, texts.id_labels, METHOD.negative_features(texts, negatives),
+                               temperature=params.temperature, tau=params.tau, n_groups=params.n_groups,
+                               seed=params.seed, sigma=params.sigma, n_pos_samples=params.n_pos_samples)
 
 
 METHOD = Method(name="dnm", title="DNM", scoring_params=ScoringParams, score=score,
