@@ -7,7 +7,7 @@ from ood_study.params import StudyParams
 from ood_study.report import build_report
 from ood_study.stages import log, stage_main
 
-PARAMS = ("benchmarks", "backbones", "methods", "benchmark_sets")
+PARAMS = ("benchmarks", "backbones", "methods", "benchmark_sets", "evaluation")  # evaluation: the paired deltas
 
 
 def run(params: StudyParams, layout: Layout) -> None:
