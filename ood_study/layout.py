@@ -155,6 +155,12 @@ class Layout:
         return self._p("notebooks")
 
     def notebook_source(self, notebook: str) -> Path:
+        """The notebook's code: its jupytext-paired percent script (``notebooks/jupytext.toml``), what
+        its stage runs and DVC tracks, so saving or running the ``.ipynb`` never makes the stage stale."""
+        return self.notebooks_dir / f"{notebook}.py"
+
+    def notebook_file(self, notebook: str) -> Path:
+        """The ``.ipynb`` a person opens in JupyterLab (paired with :meth:`notebook_source`)."""
         return self.notebooks_dir / f"{notebook}.ipynb"
 
 

@@ -19,7 +19,6 @@ dep without regenerating. No stage imports this module.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import re
 import sys
@@ -31,6 +30,7 @@ import yaml
 from ood_study import deps
 from ood_study.ablations import NOTEBOOKS, stage_name
 from ood_study.layout import Layout, study_name
+from ood_study.stages import parser as cli_parser
 
 __all__ = ["Stage", "STAGES", "stages", "render", "main"]
 
@@ -195,7 +195,7 @@ def render(repo: Path = REPO) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli_parser(__doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml is not what the declarations give")
     args = parser.parse_args(argv)
     text = render()

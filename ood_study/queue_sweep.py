@@ -21,7 +21,6 @@ before anything is queued (remove the old ones with ``dvc exp remove <names>`` o
 
 from __future__ import annotations
 
-import argparse
 import re
 import shlex
 import subprocess
@@ -33,6 +32,7 @@ from pathlib import Path
 from ood_study.ablations import ABLATIONS, QueuedKey, parse_ablation
 from ood_study.method_params import methods_taking
 from ood_study.params import PARAMS_FILE, StudyParams, load_params
+from ood_study.stages import parser as cli_parser
 
 __all__ = ["SWEEPS", "Experiment", "plan", "queue_commands", "show_command", "main"]
 
@@ -154,7 +154,7 @@ def run_sweep(sweep: str, jobs: int, root: Path, params_file: Path, prefix: str 
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli_parser(__doc__)
     parser.add_argument("sweep", choices=sorted(SWEEPS))
     parser.add_argument("--jobs", type=int, default=1, help="experiments run at once (dvc queue start --jobs)")
     parser.add_argument("--prefix", default="sweep", help="experiment names are <prefix>-<key>-<value>")

@@ -124,13 +124,13 @@ def test_the_command_line_dispatches_to_the_stages(tiny_project, capsys):
     assert "SIMULATED" in Layout(tiny_project).report.read_text()
     with pytest.raises(SystemExit) as info:
         cli.main(["mien"])
-    assert info.value.code == 2 and "commands: corpus, embed, mine" in capsys.readouterr().err
+    assert info.value.code == 2 and "unknown command 'mien'; commands: corpus, embed, mine" in capsys.readouterr().err
 
 
 def test_a_misspelt_injected_parameter_is_an_error():
     from ood_study.stages.notebook import check_parameters
 
-    source = Layout(Path(__file__).resolve().parent.parent).notebook_source("02_ablation_tau")
+    source = Layout(Path(__file__).resolve().parent.parent).notebook_file("02_ablation_tau")
     check_parameters(source, {"benchmark": "simulated", "backbone": "ViT-B-16", "dvc_stage": True})
     with pytest.raises(ValueError, match=r"\['backbon'\] are not in its `parameters` cell"):
         check_parameters(source, {"benchmark": "simulated", "backbon": "ViT-B-16"})
