@@ -25,24 +25,27 @@ nb = setup("01_main_results", benchmark, backbone, root=root, params_path=params
 ood_sets = nb.params.sets(benchmark).ood
 metrics = report.load_metrics(nb.layout, study_name(benchmark, backbone), nb.params.methods)
 table = report.main_table(metrics, ood_sets)
-half_widths = report.half_width_table(metrics, ood_sets)  # (high - low) / 2 of the 95 % bootstrap interval
+intervals = report.interval_table(metrics, ood_sets)  # (low, high) of the 95 % bootstrap interval
 title = report.caption(benchmark, backbone) + report.INTERVAL_NOTE
 shown = report.with_seed_columns(table, metrics, ood_sets)  # + std over seeds of the average (seeded methods)
-markdown = report.to_markdown(shown, title, half_widths)
+markdown = report.to_markdown(shown, title, intervals)
 csv = nb.save_table(table.rename_axis("method"), "main_table")
-nb.save_table(half_widths.rename_axis("method"), "main_table_half_widths")
+nb.save_table(report.long_table(metrics, ood_sets), "main_table_intervals")  # value, low, high per cell
 csv.with_suffix(".md").write_text(markdown)
-csv.with_suffix(".tex").write_text(report.to_latex(shown, title, half_widths))
+csv.with_suffix(".tex").write_text(report.to_latex(shown, title, intervals))
 display(Markdown(markdown))
 
 # %%
 long = report.long_table(metrics, ood_sets).rename(columns={"low": "value_low", "high": "value_high"})
 fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
 for ax, metric in zip(axes, ["FPR95", "AUROC"]):
-    figures.bars_with_intervals(ax, long[long.metric == metric], x="ood_set", metric="value", hue="method",
+    rows = long[long.metric == metric]
+    # points on an axis zoomed to the intervals: AUROCs of 88-99 % would be a sliver of 0-100 bars
+    figures.bars_with_intervals(ax, rows, x="ood_set", metric="value", hue="method", kind="point",
                                 order=[*ood_sets, "average"], hue_order=list(metrics))
+    figures.zoom_to_intervals(ax, rows, "value")
     ax.set(xlabel="OOD set", ylabel=f"{metric} (%)", title=metric)
-axes[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+figures.legend_outside(axes[1], fontsize="small")
 fig.suptitle(f"{nb.tag}, {backbone}: FPR95 (lower is better) and AUROC (higher is better); "
              "error bars: 95 % bootstrap interval over images", y=1.02)
 nb.save_figure(fig, "main_results")

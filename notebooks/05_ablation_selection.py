@@ -39,18 +39,22 @@ display(sweep[sweep.ood_set == "average"].round(2))
 # %%
 panels = sweep[sweep.ood_set == "average"].groupby(["method", "parameter"], sort=False)
 truth = nb.study.id_like is not None  # ground truth (the ID-like share): the simulated benchmark only
-fig, axes = plt.subplots(1 + truth, len(panels), figsize=(4.5 * len(panels), 3.5 * (1 + truth)), squeeze=False,
+rows_of_panels = [("auroc", "average AUROC (%)"), ("fpr95", "average FPR95 (%)")]  # one axis per metric
+fig, axes = plt.subplots(2 + truth, len(panels), figsize=(4.5 * len(panels), 3.2 * (2 + truth)), squeeze=False,
                          sharex="col")
 for col, ((method, parameter), rows) in enumerate(panels):
-    figures.twin_lines_with_bands(axes[0, col], rows, "value", "auroc", "fpr95",
-                                  labels=("average AUROC (%)", "average FPR95 (%)"))
-    axes[0, col].set(title=f"{methods.get(method).title}: {parameter}", xlabel=parameter)
+    colour = methods.get(method).color
+    for row, (metric, label) in enumerate(rows_of_panels):
+        figures.line_with_band(axes[row, col], rows, "value", metric, color=colour, label=label)
+        figures.zoom_to_intervals(axes[row, col], rows, metric)
+        axes[row, col].set(ylabel=label, xlabel=parameter)
+    axes[0, col].set_title(f"{methods.get(method).title}: {parameter}")
     if truth:
-        figures.line_with_band(axes[1, col], rows, "value", "false_negative_rate", interval=None, color="0.3",
+        figures.line_with_band(axes[2, col], rows, "value", "false_negative_rate", interval=None, color="0.3",
                                marker="D", label="ID-like negatives")
-        axes[1, col].set(xlabel=parameter, ylabel="ID-like negatives (%)")
-fig.suptitle(f"Negative selection (blue circles: average AUROC, red squares: average FPR95; {figures.BAND_NOTE}"
-             f"{'; grey: ID-like share of the negatives' if truth else ''}) ({nb.tag}, {backbone})")
+        axes[2, col].set(xlabel=parameter, ylabel="ID-like negatives (%)")
+fig.suptitle(f"Negative selection: average AUROC (top), average FPR95 (middle; lower is better); {figures.BAND_NOTE}"
+             f"{'; bottom: ID-like share of the negatives' if truth else ''} ({nb.tag}, {backbone})")
 fig.tight_layout()
 nb.save_figure(fig, "selection")
 plt.show()

@@ -18,7 +18,12 @@ import numpy as np
 from ood_core import methods as _methods
 
 __all__ = ["titled", "method_order", "method_palette", "mark_rejected", "plot_columns", "BAND_NOTE",
-           "interval_columns", "line_with_band", "twin_lines_with_bands", "bars_with_intervals"]
+           "interval_columns", "line_with_band", "twin_lines_with_bands", "bars_with_intervals", "LINE_STYLES",
+           "zoom_to_intervals", "legend_outside"]
+
+#: (line style, marker) pairs, each distinguishable from the others in grey print and where lines
+#: coincide (a curve of one colour drawn twice stays two curves): series i takes LINE_STYLES[i].
+LINE_STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1, 1, 1, 1, 1)), "v"))
 
 BAND_NOTE = "shaded: 95 % bootstrap interval over images"
 REJECTED_LABEL = "rejected setting (see the table)"
@@ -229,6 +234,30 @@ def bars_with_intervals(ax, frame, x: str, metric: str, hue: str = "method", *, 
     if kind == "point":
         ax.set_xlim(-0.5, len(groups) - 0.5)
     return containers
+
+
+def zoom_to_intervals(ax, frame, metric: str, pad: float = 0.08, bounds=(0.0, 100.0)) -> tuple[float, float]:
+    """Set ``ax``'s y-limits to the span of ``metric``'s intervals in ``frame`` (its
+    :func:`interval_columns` and the values, NaN rows ignored), padded by ``pad`` of the span on
+    each side and kept within ``bounds`` (percent): AUROCs of 88-99 % fill the axis instead of a
+    sliver of a 0-100 axis. Returns the limits."""
+    low_col, high_col = interval_columns(metric)
+    _require_columns(frame, [metric, low_col, high_col], f"needed to zoom on {metric!r}")
+    values = frame[[metric, low_col, high_col]].to_numpy(float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        raise ValueError(f"no finite {metric} value or bound to zoom on")
+    lo, hi = float(values.min()), float(values.max())
+    margin = max(hi - lo, 0.5) * pad
+    limits = (max(bounds[0], lo - margin), min(bounds[1], hi + margin))
+    ax.set_ylim(*limits)
+    return limits
+
+
+def legend_outside(ax, **kwargs):
+    """The legend of ``ax`` right of its plotting area (never over the data); ``kwargs`` go to
+    ``ax.legend``. Save with ``bbox_inches="tight"`` (``Notebook.save_figure`` does) to keep it."""
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)
 
 
 def plot_columns(sweep, tag: str, backbone: str | None):
