@@ -10,6 +10,9 @@ backbone = "ViT-B-16"
 root = None
 params_path = None
 dvc_stage = False  # the DVC stage sets True; a run by hand writes under results/interactive/
+# This run's grid instead of params.yaml's ablations.tau (checked the same way), e.g.
+# ablation = {"grid": [0.0, 0.3]}; papermill: -y 'ablation: {grid: [0.0, 0.3]}'
+ablation = None
 
 # %%
 import matplotlib.pyplot as plt
@@ -19,7 +22,8 @@ from ood_study import experiments, figures
 from ood_study.method_params import scoring_params
 from ood_study.notebook import setup
 
-nb = setup("02_ablation_tau", benchmark, backbone, root=root, params_path=params_path, dvc_stage=dvc_stage)
+nb = setup("02_ablation_tau", benchmark, backbone, root=root, params_path=params_path, dvc_stage=dvc_stage,
+           ablation=ablation)
 
 # %%
 dnm = scoring_params(nb.params, "dnm", backbone)

@@ -10,6 +10,9 @@ backbone = "ViT-B-16"
 root = None
 params_path = None
 dvc_stage = False  # the DVC stage sets True; a run by hand writes under results/interactive/
+# This run's grid instead of params.yaml's ablations.temperature (checked the same way), e.g.
+# ablation = {"grid": [0.01, 1.0]}; papermill: -y 'ablation: {grid: [0.01, 1.0]}'
+ablation = None
 
 # %%
 import matplotlib.pyplot as plt
@@ -18,7 +21,8 @@ from IPython.display import display
 from ood_study import experiments, figures
 from ood_study.notebook import setup
 
-nb = setup("03_ablation_temperature", benchmark, backbone, root=root, params_path=params_path, dvc_stage=dvc_stage)
+nb = setup("03_ablation_temperature", benchmark, backbone, root=root, params_path=params_path, dvc_stage=dvc_stage,
+           ablation=ablation)
 
 # %%
 scoring = experiments.params_by_method(nb.params, backbone, "temperature")

@@ -10,6 +10,9 @@ backbone = "ViT-B-16"
 root = None
 params_path = None
 dvc_stage = False  # the DVC stage sets True; a run by hand writes under results/interactive/
+# This run's grid instead of params.yaml's ablations.corpus_size (checked the same way), e.g.
+# ablation = {"fractions": [0.5, 1.0]}; papermill: -y 'ablation: {fractions: [0.5, 1.0]}'
+ablation = None
 
 # %%
 import matplotlib.pyplot as plt
@@ -18,7 +21,8 @@ from IPython.display import display
 from ood_study import experiments, figures
 from ood_study.notebook import setup
 
-nb = setup("06_ablation_corpus_size", benchmark, backbone, root=root, params_path=params_path, dvc_stage=dvc_stage)
+nb = setup("06_ablation_corpus_size", benchmark, backbone, root=root, params_path=params_path, dvc_stage=dvc_stage,
+           ablation=ablation)
 
 # %%
 cs = nb.ablation("corpus_size")

@@ -10,6 +10,9 @@ backbone = "ViT-B-16"
 root = None
 params_path = None
 dvc_stage = False  # the DVC stage sets True; a run by hand writes under results/interactive/
+# This run's grid instead of params.yaml's ablations.false_negatives (checked the same way), e.g.
+# ablation = {"tau_grid": [0.0, 0.3, 0.6]}; papermill: -y 'ablation: {tau_grid: [0.0, 0.3, 0.6]}'
+ablation = None
 
 # %%
 import matplotlib.pyplot as plt
@@ -22,7 +25,8 @@ from ood_study import experiments, figures
 from ood_study.method_params import scoring_params
 from ood_study.notebook import setup
 
-nb = setup("08_false_negatives", benchmark, backbone, root=root, params_path=params_path, dvc_stage=dvc_stage)
+nb = setup("08_false_negatives", benchmark, backbone, root=root, params_path=params_path, dvc_stage=dvc_stage,
+           ablation=ablation)
 
 # %%
 # NegLabel and DNM: the mined methods whose params this notebook declares (ood_study.notebook.NOTEBOOKS).

@@ -15,6 +15,9 @@ backbone = "ViT-B-16"
 root = None
 params_path = None
 dvc_stage = False  # the DVC stage sets True; a run by hand writes under results/interactive/
+# This run's grid instead of params.yaml's ablations.false_negative_dose (checked the same way), e.g.
+# ablation = {"rho_grid": [0.0, 0.2]}; papermill: -y 'ablation: {rho_grid: [0.0, 0.2]}'
+ablation = None
 
 # %%
 import matplotlib.pyplot as plt
@@ -26,7 +29,8 @@ from ood_study import experiments, figures
 from ood_study.method_params import scoring_params
 from ood_study.notebook import setup
 
-nb = setup("09_false_negative_dose", benchmark, backbone, root=root, params_path=params_path, dvc_stage=dvc_stage)
+nb = setup("09_false_negative_dose", benchmark, backbone, root=root, params_path=params_path, dvc_stage=dvc_stage,
+           ablation=ablation)
 has_truth = nb.study.id_like is not None  # the simulated benchmark's ground truth of ID-like labels
 
 # %% [markdown]

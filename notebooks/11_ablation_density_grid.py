@@ -10,6 +10,9 @@ backbone = "ViT-B-16"
 root = None
 params_path = None
 dvc_stage = False  # the DVC stage sets True; a run by hand writes under results/interactive/
+# This run's grid instead of params.yaml's ablations.density_grid (checked the same way), e.g.
+# ablation = {"k": [5, 10]}; papermill: -y 'ablation: {k: [5, 10]}'
+ablation = None
 
 # %%
 import matplotlib.pyplot as plt
@@ -19,7 +22,8 @@ from ood_study import experiments, figures
 from ood_study.method_params import mining_params, scoring_params
 from ood_study.notebook import setup
 
-nb = setup("11_ablation_density_grid", benchmark, backbone, root=root, params_path=params_path, dvc_stage=dvc_stage)
+nb = setup("11_ablation_density_grid", benchmark, backbone, root=root, params_path=params_path, dvc_stage=dvc_stage,
+           ablation=ablation)
 
 # %%
 grid = nb.ablation()

@@ -24,7 +24,7 @@ environment variable, so what a stage reads is what DVC hashes (``${paths.data_r
     results/<study or benchmark>/<notebook>/          an executed notebook, its PDF figures and tables
     results/<study or benchmark>/figures/<notebook>/  its PNG figures (DVC image plots)
     results/<study>/sweeps/<notebook>.csv             an ablation's sweep (DVC plots)
-    results/interactive/<owner>/<notebook>/           a notebook run by hand in JupyterLab (not DVC)
+    results/interactive/<owner>/<notebook>/<time>/    a notebook run by hand in JupyterLab (not DVC), run.yaml
     results/report.md                                 every study's table
 
 ``<study>`` is ``<benchmark>-<backbone>``, e.g. ``simulated-ViT-B-16``: every output of the

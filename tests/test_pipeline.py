@@ -145,7 +145,7 @@ def test_a_notebook_run_by_hand_writes_outside_the_dvc_outputs(tiny_project, mon
     (tiny_project / "dvc.yaml").touch()  # find_root looks for dvc.yaml and params.yaml
     nb = setup("02_ablation_tau", "simulated", "ViT-B-16")
     assert nb.layout.root == tiny_project.resolve() and not nb.dvc_stage
-    assert nb.output_dir == tiny_project.resolve() / "results" / "interactive" / STUDY / "02_ablation_tau"
+    assert nb.output_dir.parent == tiny_project.resolve() / "results" / "interactive" / STUDY / "02_ablation_tau"
     sweep = nb.save_sweep(pd.DataFrame({"method": ["dnm"], "parameter": ["tau"], "value": [0.5],
                                         "ood_set": ["average"], "auroc": [90.0], "valid": [True]}))
     assert sweep.parent == nb.output_dir and not Layout(tiny_project).sweep_csv(STUDY, "interactive").exists()
