@@ -129,7 +129,13 @@ class Layout:
         return self.metrics_root / study
 
     def metrics(self, study: str, method: str) -> Path:
+        """A method's metrics per OOD set and group, with intervals and seed spread (the report's and
+        notebooks' input; committed, not a DVC metric)."""
         return self.metrics_dir(study) / f"{method}.json"
+
+    def summary_metrics(self, study: str, method: str) -> Path:
+        """A method's handful of summary numbers: the DVC metrics (``dvc exp show``)."""
+        return self.metrics_dir(study) / "summary" / f"{method}.json"
 
     def notebook_dir(self, owner: str, notebook: str) -> Path:
         """``owner`` is a study (per-study notebooks) or a benchmark (notebooks across backbones)."""

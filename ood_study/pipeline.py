@@ -114,8 +114,11 @@ def stages() -> list[Stage]:
               deps=(str(L.corpus), str(L.text_dir(STUDY))), outs=(str(L.negatives(STUDY, "{method}")),)),
         Stage("score", "ood_study.stages.score", _item_args(method), over=method,
               deps=(str(L.corpus), str(L.embeddings_dir(STUDY)), str(L.negatives(STUDY, "{method}"))),
-              outs=(str(L.scores(STUDY, "{method}")), str(L.score_details(STUDY, "{method}"))),
-              metrics=({str(L.metrics(STUDY, "{method}")): {"cache": False}},)),
+              outs=(str(L.scores(STUDY, "{method}")), str(L.score_details(STUDY, "{method}")),
+                    {str(L.metrics(STUDY, "{method}")): {"cache": False}}),
+              metrics=({str(L.summary_metrics(STUDY, "{method}")): {"cache": False}},),
+              comment="DVC metrics: a handful of summary numbers per method (ood_study.study.summary_metrics); "
+                      "the per-set metrics file is a committed output the report and notebooks read."),
         *(_notebook_stage(name) for name in NOTEBOOKS),
         Stage("report", "ood_study.stages.report", deps=(str(L.metrics_root),),
               outs=({str(L.report): {"cache": False}},)),

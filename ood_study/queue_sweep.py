@@ -96,8 +96,9 @@ def show_command(experiments: list[Experiment], dvc: str = "dvc") -> list[str]:
     """``dvc exp show`` keeping the experiment, its state, the swept keys and the average metrics."""
     keys = sorted({o.split("=", 1)[0] for e in experiments for o in e.overrides})
     methods = sorted({t.rsplit("-", 1)[1] for e in experiments for t in e.targets})
-    # A metrics column is "AUROC.average" when one metrics file exists, else "<file>:AUROC.average".
-    metric = rf"(^|/({'|'.join(map(re.escape, methods))})\.json:)(AUROC|FPR95)\.average$"
+    # The DVC metrics are the summary files (ood_study.study.summary_metrics): one column per method and
+    # number, "dnm.AUROC", "dnm.AUROC_lo". DVC applies --keep with re.match, anchored at the start.
+    metric = rf"({'|'.join(map(re.escape, methods))})\.(AUROC|FPR95)(_lo|_hi)?$"
     keep = "|".join([r"^(Experiment|State)$", *(f"^{re.escape(k)}$" for k in keys), metric])
     return [dvc, "exp", "show", "--no-pager", "--md", "--drop", ".*", "--keep", keep]
 

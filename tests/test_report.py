@@ -183,3 +183,21 @@ def test_estimated_table_lists_estimated_parameters_in_percent():
     assert table.to_dict("records") == [{"method": "dnm_auto", "parameter": "tau", "estimate": 2.96,
                                          "low": 2.25, "high": 4.72}]
     assert estimated_table({"mcm": {"AUROC": {"average": 88.0}}}).empty
+
+
+def test_summary_metrics_are_a_handful_of_numbers_per_method():
+    from ood_study.study import summary_metrics
+
+    view = {"AUROC": {"a": 99.0, "near": 80.0, "far": 95.0, "average": 90.0},
+            "FPR95": {"a": 1.0, "near": 60.0, "far": 20.0, "average": 30.0},
+            "AUROC_ci95": {"average": {"low": 89.0, "high": 90.5}, "near": {"low": 78.0, "high": 82.0},
+                           "a": {"low": 98.0, "high": 99.5}},
+            "FPR95_ci95": {"average": {"low": 28.0, "high": 33.0}},
+            "AUPR_IN": {"average": 97.0}, "tau": {"estimate": 0.03, "low": 0.02, "high": 0.05}}
+    assert summary_metrics(view, "dnm") == {"dnm": {
+        "AUROC": 90.0, "AUROC_lo": 89.0, "AUROC_hi": 90.5, "FPR95": 30.0, "FPR95_lo": 28.0, "FPR95_hi": 33.0,
+        "AUROC_near": 80.0, "AUROC_near_lo": 78.0, "AUROC_near_hi": 82.0, "FPR95_near": 60.0,
+        "AUROC_far": 95.0, "FPR95_far": 20.0, "tau": 0.03}}
+    # no groups, no intervals: the averages alone
+    assert summary_metrics({"AUROC": {"average": 1.0}, "FPR95": {"average": 2.0}}, "mcm") == {
+        "mcm": {"AUROC": 1.0, "FPR95": 2.0}}

@@ -33,7 +33,17 @@ from ood_study.layout import Layout, study_name
 from ood_study.method_params import scoring_params
 from ood_study.params import StudyParams
 from ood_study.stages import log, stage_main
-from ood_study.study import evaluate, load_study, pair_arrays, round_sig, seed_spread, summarize, write_json, write_npz
+from ood_study.study import (
+    evaluate,
+    load_study,
+    pair_arrays,
+    round_sig,
+    seed_spread,
+    summarize,
+    summary_metrics,
+    write_json,
+    write_npz,
+)
 
 PARAMS = ("method_params.{method}.scoring", "benchmark_sets.{benchmark}", "evaluation")
 
@@ -86,6 +96,7 @@ def run(params: StudyParams, layout: Layout, benchmark: str, backbone: str, meth
         summary.update(_resolved_summary(resolved))
     write_json(layout.score_details(name, method), detail)
     write_json(layout.metrics(name, method), summary)
+    write_json(layout.summary_metrics(name, method), summary_metrics(summary, method))
 
 
 def _score(m, study, negatives, sp, groups=None):
