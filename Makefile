@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup repro test test-fast dvc-yaml lab clean-results sweep-queue
+.PHONY: setup repro test test-fast dvc-yaml lab clean-results sweep-queue calibrate
 
 setup:
 	bash scripts/setup.sh
@@ -12,6 +12,12 @@ setup:
 repro: setup
 	dvc repro
 	dvc metrics show
+
+## Refit the simulated world's OOD sets to MCM's and NegLabel's published results (docs/simulation.md,
+## protocol): rewrites the ood_sets block of params.yaml and calibration/simulation_fit.json. `repro` never
+## runs it: the fitted block is a committed parameter.
+calibrate: setup
+	python -m ood_study.calibrate
 
 ## The tests: unit tests, notebook smoke tests, dvc repro --dry, dvc dag.
 test:

@@ -29,9 +29,8 @@ intervals = report.interval_table(metrics, ood_sets)  # (low, high) of the 95 % 
 title = report.caption(benchmark, backbone) + report.INTERVAL_NOTE
 shown = report.with_seed_columns(table, metrics, ood_sets)  # + std over seeds of the average (seeded methods)
 markdown = report.to_markdown(shown, title, intervals)
-csv = nb.save_table(table.rename_axis("method"), "main_table")
+csv = nb.save_table(table.rename_axis("method"), "main_table", markdown=markdown)
 nb.save_table(report.long_table(metrics, ood_sets), "main_table_intervals")  # value, low, high per cell
-csv.with_suffix(".md").write_text(markdown)
 csv.with_suffix(".tex").write_text(report.to_latex(shown, title, intervals))
 display(Markdown(markdown))
 
@@ -56,7 +55,7 @@ plt.show()
 seeds = report.seed_spread_table(metrics, ood_sets)
 if len(seeds):
     md = report.to_markdown(seeds, f"{nb.tag}, {backbone}: " + report.SEED_NOTE)
-    nb.save_table(seeds.rename_axis("method"), "seed_spread").with_suffix(".md").write_text(md)
+    nb.save_table(seeds.rename_axis("method"), "seed_spread", markdown=md)
     display(Markdown(md))
 else:
     print("No method has a seed spread (evaluation.n_seeds = 1, or no seeded method).")
@@ -67,7 +66,7 @@ src = report.PUBLISHED_SOURCE
 if benchmark == src["benchmark"] and backbone == src["backbone"]:
     for name, t in [("published", report.published_table()), ("ours_minus_published", report.comparison_table(table))]:
         md = report.to_markdown(t, name.replace("_", " "))
-        nb.save_table(t.rename_axis("method"), name).with_suffix(".md").write_text(md)
+        nb.save_table(t.rename_axis("method"), name, markdown=md)
         display(Markdown(md))
     print("Unconfirmed published cells:", report.PUBLISHED_UNCONFIRMED)
 else:

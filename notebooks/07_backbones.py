@@ -32,7 +32,7 @@ for bb in nb.params.backbones:
         print(f"skipping {bb}: {err}")
 table = report.backbone_table(by_backbone)
 markdown = report.to_markdown(table, f"{nb.tag}: average over the OOD sets by backbone, FPR95 / AUROC in %")
-nb.save_table(table.rename_axis("method"), "backbones").with_suffix(".md").write_text(markdown)
+nb.save_table(table.rename_axis("method"), "backbones", markdown=markdown)
 display(Markdown(markdown))
 
 # %%

@@ -33,7 +33,7 @@ nb = setup("08_false_negatives", benchmark, backbone, root=root, params_path=par
 negatives = {m: nb.study.negatives(m) for m in ("neglabel", "dnm")}
 fn = experiments.false_negative_table(nb.study, negatives)
 title = f"**{nb.tag}, {backbone}: ID-like share of each method's negatives, %**"
-nb.save_table(fn, "false_negatives").with_suffix(".md").write_text(f"{title}\n\n{fn.round(3).to_markdown(index=False)}\n")
+nb.save_table(fn, "false_negatives", markdown=f"{title}\n\n{fn.round(3).to_markdown(index=False)}\n")
 display(fn.round(3))
 
 # %%

@@ -21,7 +21,6 @@ ablation = None
 
 # %%
 import matplotlib.pyplot as plt
-import pandas as pd
 from IPython.display import display
 
 from ood_core import methods
@@ -45,19 +44,9 @@ est = record["tau"]
 truth = float(nb.study.id_like[negatives].mean()) if has_truth else float("nan")
 taus = sorted({*nb.ablation("tau").grid, est["estimate"], dnm.tau})
 sweep = experiments.tau_sweep(nb.study, negatives, dnm, taus, evaluation=nb.params.get("evaluation"))
-avg = sweep[(sweep.ood_set == "average") & sweep.valid].set_index("value")
-best = experiments.best_value(sweep, "auroc")
-tau_table = pd.DataFrame([{
-    "estimator": est["estimator"], "tau_estimate": 100 * est["estimate"], "tau_low": 100 * est["low"],
-    "tau_high": 100 * est["high"], "tau_true": 100 * truth,
-    "covered": (est["low"] <= truth <= est["high"]) if has_truth else None,
-    "abs_error_pp": 100 * abs(est["estimate"] - truth),
-    "auroc_at_estimate": avg.loc[est["estimate"], "auroc"], "params_tau": dnm.tau,
-    "auroc_at_params_tau": avg.loc[dnm.tau, "auroc"], "best_tau_in_hindsight": best,
-    "auroc_at_best_tau": avg.loc[best, "auroc"]}])
+tau_table = experiments.tau_estimate_table(sweep, est, truth, dnm.tau)
 title = f"**{nb.tag}, {backbone}: DNM's tau estimated (%, 95 % bootstrap interval) vs the true ID-like share; average AUROC (%)**"
-nb.save_table(tau_table, "tau_estimate").with_suffix(".md").write_text(
-    f"{title}\n\n{tau_table.round(3).to_markdown(index=False)}\n")
+nb.save_table(tau_table, "tau_estimate", markdown=f"{title}\n\n{tau_table.round(3).to_markdown(index=False)}\n")
 display(tau_table.round(3).T)
 
 fig, ax = plt.subplots(figsize=(7, 4.2))

@@ -26,6 +26,13 @@ arrays repeated by their weights (``np.repeat``), and scikit-learn's ``roc_auc_s
 - FPR95: :func:`ood_core.metrics.fpr_at_recall`'s rule: thresholds are the distinct scores, only
   those down to the first with recall 1 count, and among equally near ones the lowest wins.
 
+**Paired differences.** Two score sets on the same images (two methods, or two settings of one)
+are compared by the interval of the *difference* of a metric: :func:`paired_difference_intervals`
+draws the resample weights once per draw and evaluates both score sets with them
+(:func:`bootstrap_draws` with the same seed draws the same counts for equal set sizes), so the
+images common to both cancel in the difference. :func:`difference_intervals` does it from draws
+already made (a sweep computes each point's draws once, for its own interval, and reuses them).
+
 **Shared ID draws.** The ID images are the same in every pair (a test-time method may score them
 differently per OOD set, but they are the same images), so each bootstrap draw resamples the ID
 set once and uses those counts for every OOD set; the ``"average"`` interval is that of the
@@ -47,7 +54,8 @@ import numpy as np
 
 from ood_core import _array
 
-__all__ = ["metric_intervals", "bootstrap_draws", "weighted_metrics", "METRICS", "CHUNK_ELEMENTS"]
+__all__ = ["metric_intervals", "bootstrap_draws", "weighted_metrics", "paired_difference_intervals",
+           "difference_intervals", "METRICS", "CHUNK_ELEMENTS"]
 
 METRICS = ("fpr95", "auroc", "aupr_in", "aupr_out")
 CHUNK_ELEMENTS = 2_000_000
@@ -364,3 +372,65 @@ def metric_intervals(pairs, *, n_resamples: int = 1000, confidence: float = 0.95
             low, high = np.percentile(v, q)
             out[name][m] = (float(low), float(high))
     return out
+
+
+def _percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    low, high = np.percentile(values, [50.0 * (1.0 - confidence), 50.0 * (1.0 + confidence)])
+    return float(low), float(high)
+
+
+def difference_intervals(draws_a: Mapping, draws_b: Mapping, *, confidence: float = 0.95) -> dict:
+    """Percentile intervals of ``a - b`` per draw, from :func:`bootstrap_draws` of two score sets.
+
+    Args:
+        draws_a, draws_b: outputs of :func:`bootstrap_draws` made with the **same** ``seed``,
+            ``n_resamples`` and set sizes (so draw ``i`` of both used the same resample weights);
+            the same keys (OOD sets, ``"average"``, groups) and metrics.
+        confidence: in (0, 1).
+
+    Returns:
+        key -> metric -> ``(low, high)``, fractions (``a - b``: positive when ``a`` is higher).
+        Identical draws give exactly ``(0.0, 0.0)``.
+    """
+    confidence = _array.check_fraction(confidence, "confidence", high_open=True)
+    if set(draws_a) != set(draws_b):
+        raise ValueError(f"the two draws cover different sets: {sorted(draws_a)} vs {sorted(draws_b)}; a paired "
+                         "difference needs the same OOD sets scored on the same images")
+    out = {}
+    for name in draws_a:
+        out[name] = {}
+        for m, va in draws_a[name].items():
+            vb = np.asarray(draws_b[name][m])
+            if np.shape(va) != vb.shape:
+                raise ValueError(f"{name}/{m}: {np.shape(va)} draws vs {vb.shape}; use the same n_resamples")
+            out[name][m] = _percentile_interval(np.asarray(va) - vb, confidence)
+    return out
+
+
+def paired_difference_intervals(pairs_a, pairs_b, *, n_resamples: int = 1000, confidence: float = 0.95,
+                                seed: int = 0, n_jobs: int | None = None,
+                                groups: Mapping[str, Sequence[str]] | None = None) -> dict:
+    """Paired percentile bootstrap intervals of ``metric(a) - metric(b)`` for two score sets on the same images.
+
+    Args:
+        pairs_a, pairs_b: OOD set -> ``(id_scores [n_id], ood_scores [n_ood])`` as for
+            :func:`metric_intervals`, the same OOD sets with the same sizes, entry ``j`` of both
+            being the score of the same image (e.g. two methods' scores of one split).
+        n_resamples, confidence, seed, n_jobs, groups: as for :func:`metric_intervals`.
+
+    Returns:
+        OOD set (plus ``"average"`` and each group) -> metric -> ``(low, high)`` of ``a - b``
+        (fractions). Each draw resamples the images once and evaluates both score sets on that
+        resample; an interval that excludes 0 marks a difference significant at ``confidence``.
+    """
+    a, b = _check_pairs(pairs_a), _check_pairs(pairs_b)
+    if list(a) != list(b):
+        raise ValueError(f"pairs_a and pairs_b must list the same OOD sets in the same order; got {list(a)} and "
+                         f"{list(b)}")
+    for name in a:
+        if a[name][0].size != b[name][0].size or a[name][1].size != b[name][1].size:
+            raise ValueError(f"pairs[{name!r}]: sizes differ ({a[name][0].size} + {a[name][1].size} vs "
+                             f"{b[name][0].size} + {b[name][1].size}); a paired difference needs scores of the "
+                             "same images")
+    kw = dict(n_resamples=n_resamples, seed=seed, n_jobs=n_jobs, groups=groups)
+    return difference_intervals(bootstrap_draws(a, **kw), bootstrap_draws(b, **kw), confidence=confidence)

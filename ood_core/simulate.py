@@ -26,6 +26,13 @@ generator from offset-sorted pools):
   buildings, rooms and constructions; disjoint from the sim-sun pool.
 - ``sim-textures``: the DTD category words that ``index.adj`` lists as adjectives (36 of 47), each
   with its most frequent adjective sense.
+
+Two worlds (``world``): ``"a_priori"`` draws every OOD image like an ID image (concept ``v(s)``, the
+global ``image_noise``); ``"fitted"`` gives each OOD set three parameters (``ood_sets``, fitted by
+``python -m ood_study.calibrate`` to MCM's and NegLabel's published per-set results): an image of
+synset ``s`` has the image concept ``u(s) = normalise(v(s) + id_proximity * v(n(s)) + unnamed * r_s)``
+(``n(s)``: the ID class with the closest concept; ``r_s``: a seeded unit direction no corpus word is
+built from) and its set's own ``image_noise``. Text features are the same in both worlds.
 """
 
 from __future__ import annotations
@@ -44,7 +51,8 @@ from ood_core.text import corpus as _corpus
 from ood_core.text import prompts as _prompts
 from ood_core.text import wordnet as _wn
 
-__all__ = ["OOD_SETS", "DTD_CATEGORIES", "SimulationConfig", "SimulatedWorld", "build_world"]
+__all__ = ["OOD_SETS", "DTD_CATEGORIES", "WORLDS", "OOD_SET_PARAMS", "SimulationConfig", "SimulatedWorld",
+           "build_world", "ood_set_defaults"]
 
 OOD_SETS = ("sim-inaturalist", "sim-sun", "sim-places", "sim-textures")
 ID_SET = "sim-imagenet1k"
@@ -68,7 +76,17 @@ _SUN_ROOTS = (9287968, 8574314)  # geological_formation, geographical_area
 _PLACES_ROOTS = (4341686,)  # structure, construction
 
 # Stream tags for the seeded generators: each kind of random draw has its own stream.
-_TAG_NOUN, _TAG_ADJ, _TAG_IMAGE, _TAG_TEXT, _TAG_MODALITY, _TAG_PICK = 1, 2, 3, 4, 5, 6
+_TAG_NOUN, _TAG_ADJ, _TAG_IMAGE, _TAG_TEXT, _TAG_MODALITY, _TAG_PICK, _TAG_UNNAMED = 1, 2, 3, 4, 5, 6, 7
+
+WORLDS = ("fitted", "a_priori")
+# Per-OOD-set parameters of the fitted world: name -> (low, high) range (docs/simulation.md, protocol).
+# image_noise's default is the global image_noise; the others default to 0 (the a-priori world).
+OOD_SET_PARAMS = {"id_proximity": (0.0, 2.0), "unnamed": (0.0, 2.0), "image_noise": (1.0, 6.0)}
+
+
+def ood_set_defaults(image_noise: float) -> dict[str, float]:
+    """The per-set parameters that reproduce the a-priori world (``image_noise``: the global one)."""
+    return {"id_proximity": 0.0, "unnamed": 0.0, "image_noise": float(image_noise)}
 _POS_CODE = {"n": 0, "a": 1}
 # Text norms are drawn as mean + std * clip(z, -4, 4); validation keeps them above this floor so
 # the reference density metric's log(||t_i|| + ||t_j|| - 2 cos) is always defined.
@@ -92,6 +110,10 @@ class SimulationConfig:
     images_per_id_class, images_per_ood_class : images per ID class / per OOD synset (>= 1).
     n_inaturalist, n_sun, n_places : OOD classes per set (>= 1; at most the pool size).
     seed : seeds every random draw (>= 0).
+    world : ``"a_priori"`` (OOD images drawn like ID images) or ``"fitted"`` (each OOD set's images
+        follow its block in ``ood_sets``).
+    ood_sets : OOD set -> ``{"id_proximity", "unnamed", "image_noise"}`` (ranges: ``OOD_SET_PARAMS``);
+        read only when ``world == "fitted"``, which needs a complete block for every set.
     """
 
     dim: int = 512
@@ -112,6 +134,8 @@ class SimulationConfig:
     n_sun: int = 50
     n_places: int = 50
     seed: int = 0
+    world: str = "a_priori"
+    ood_sets: Mapping[str, Mapping[str, float]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         def check(name: str, ok: bool, rule: str) -> None:
@@ -144,6 +168,32 @@ class SimulationConfig:
         for name in ("images_per_id_class", "images_per_ood_class", "n_inaturalist", "n_sun", "n_places"):
             check(name, getattr(self, name) >= 1, "must be >= 1")
         check("seed", self.seed >= 0, "must be >= 0")
+        check("world", self.world in WORLDS, f"must be one of {list(WORLDS)}")
+        check("ood_sets", isinstance(self.ood_sets, Mapping), "must be a mapping: OOD set -> its parameters")
+        blocks = {}
+        for name, block in self.ood_sets.items():
+            check("ood_sets", name in OOD_SETS, f"{name!r} is not an OOD set; valid: {list(OOD_SETS)}")
+            check("ood_sets", isinstance(block, Mapping), f"{name}: must be a mapping of {list(OOD_SET_PARAMS)}")
+            unknown = sorted(set(block) - set(OOD_SET_PARAMS))
+            check("ood_sets", not unknown, f"{name}: unknown key(s) {unknown}; valid: {list(OOD_SET_PARAMS)}")
+            for key, value in block.items():
+                low, high = OOD_SET_PARAMS[key]
+                check("ood_sets", isinstance(value, (int, float, np.floating, np.integer))
+                      and not isinstance(value, bool) and low <= float(value) <= high,
+                      f"{name}.{key}={value!r} must be a number in [{low:g}, {high:g}]")
+            blocks[name] = {k: float(block[k]) for k in OOD_SET_PARAMS if k in block}
+        if self.world == "fitted":
+            incomplete = [n for n in OOD_SETS if set(blocks.get(n, {})) != set(OOD_SET_PARAMS)]
+            check("ood_sets", not incomplete,
+                  f"world 'fitted' needs {list(OOD_SET_PARAMS)} for every OOD set; incomplete: {incomplete} "
+                  "(run `python -m ood_study.calibrate`, or set world: a_priori)")
+        object.__setattr__(self, "ood_sets", blocks)
+
+    def ood_set_params(self, name: str) -> dict[str, float]:
+        """The image parameters of OOD set ``name`` in this config's world (a-priori: the defaults)."""
+        if self.world == "fitted":
+            return dict(self.ood_sets[name])
+        return ood_set_defaults(self.image_noise)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "SimulationConfig":
@@ -406,21 +456,79 @@ class SimulatedWorld:
         """[n_classes * per_class, dim] float32 raw image features of ``"id"`` or an OOD set, class-major.
 
         Image ``j`` of a synset is seeded by ``(seed, pos, offset)`` and is the same whatever the
-        split's size (rows are drawn in order from the synset's stream).
+        split's size (rows are drawn in order from the synset's stream). An OOD set's images follow
+        its parameters in this config's ``world`` (:meth:`SimulationConfig.ood_set_params`).
         """
-        cfg = self.config
+        if split in self.ood_synsets:
+            return self.ood_image_features(split, **self.config.ood_set_params(split))
         classes, per_class = self._split_classes(split)
-        out = np.empty((len(classes) * per_class, cfg.dim), dtype=np.float32)
+        concepts = self._concept("n", [o for _, o in classes])
+        eps, z = self._image_draws(classes, per_class)
+        return self._images(concepts, np.repeat(np.arange(len(classes)), per_class), eps, z,
+                            self.config.image_noise)
+
+    def ood_image_features(self, split: str, id_proximity: float, unnamed: float,
+                           image_noise: float) -> np.ndarray:
+        """[n, dim] float32 raw image features of OOD set ``split`` under the given per-set parameters
+        (``OOD_SET_PARAMS``), whatever this config's ``world``; the calibration calls it directly.
+
+        Image concept ``u(s) = normalise(v(s) + id_proximity v(n(s)) + unnamed r_s)``; with both weights
+        0 it is ``v(s)`` itself (bytes of the a-priori world). What no parameter changes (concepts,
+        nearest ID concepts, unnamed directions, noise draws) is computed once per world and split.
+        """
+        if split not in self.ood_synsets:
+            raise ValueError(f"split={split!r} is not an OOD set; valid: {list(OOD_SETS)}")
+        for key, value in (("id_proximity", id_proximity), ("unnamed", unnamed), ("image_noise", image_noise)):
+            low, high = OOD_SET_PARAMS[key]
+            if not low <= float(value) <= high:
+                raise ValueError(f"{split}: {key}={value!r} is outside its range [{low:g}, {high:g}]")
+        parts = self._ood_parts(split)
+        concepts = parts["concepts"]
+        if id_proximity != 0.0 or unnamed != 0.0:
+            concepts = _normalise_rows(concepts + float(id_proximity) * parts["nearest_id"]
+                                       + float(unnamed) * parts["unnamed"])
+        return self._images(concepts, parts["class_of_image"], parts["eps"], parts["z"], float(image_noise))
+
+    def nearest_id_classes(self, split: str) -> np.ndarray:
+        """[n_classes] int64: for each synset of OOD set ``split``, the ID class index whose concept
+        has the highest cosine with its concept (``n(s)`` of the fitted world)."""
+        return self._ood_parts(split)["nearest_class"]
+
+    def _ood_parts(self, split: str) -> dict[str, np.ndarray]:
+        cache = self.__dict__.setdefault("_ood_parts_cache", {})
+        if split not in cache:
+            classes, per_class = self._split_classes(split)
+            concepts = np.concatenate([self._concept(p, [o]) for p, o in classes])
+            id_concepts = self._concept("n", self.id_offsets)
+            nearest = np.argmax(concepts @ id_concepts.T, axis=1).astype(np.int64)
+            unnamed = _normalise_rows(np.stack([_rng(self.config.seed, _TAG_UNNAMED, _POS_CODE[p], o)
+                                                .standard_normal(self.config.dim) for p, o in classes]))
+            eps, z = self._image_draws(classes, per_class)
+            cache[split] = {"concepts": concepts, "nearest_class": nearest, "nearest_id": id_concepts[nearest],
+                            "unnamed": unnamed, "eps": eps, "z": z,
+                            "class_of_image": np.repeat(np.arange(len(classes)), per_class)}
+        return cache[split]
+
+    def _image_draws(self, classes, per_class: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per-image noise ``[n, dim]`` and norm draws ``[n]`` (float64), class-major, from each
+        synset's own stream ``(seed, pos, offset)``."""
+        cfg = self.config
+        eps = np.empty((len(classes) * per_class, cfg.dim))
+        z = np.empty(len(classes) * per_class)
         for k, (pos_file, offset) in enumerate(classes):
             rng = _rng(cfg.seed, _TAG_IMAGE, _POS_CODE[pos_file], offset)
-            noise = rng.standard_normal((per_class, cfg.dim))
-            z = rng.standard_normal(per_class)
-            concept = self._concept(pos_file, [offset])
-            direction = _normalise_rows(concept + cfg.image_offset * self._g_image
-                                        + cfg.image_noise * noise / np.sqrt(cfg.dim))
-            norms = cfg.image_norm_mean + cfg.image_norm_std * np.clip(z, -_NORM_Z_CLIP, _NORM_Z_CLIP)
-            out[k * per_class : (k + 1) * per_class] = direction * norms[:, None]
-        return out
+            eps[k * per_class : (k + 1) * per_class] = rng.standard_normal((per_class, cfg.dim))
+            z[k * per_class : (k + 1) * per_class] = rng.standard_normal(per_class)
+        return eps, z
+
+    def _images(self, concepts: np.ndarray, class_of_image: np.ndarray, eps: np.ndarray, z: np.ndarray,
+                image_noise: float) -> np.ndarray:
+        """``norm * normalise(u + image_offset g_image + image_noise eps / sqrt(dim))`` as float32 rows."""
+        cfg = self.config
+        direction = _normalise_rows(concepts[class_of_image] + cfg.image_offset * self._g_image
+                                    + image_noise * eps / np.sqrt(cfg.dim))
+        norms = cfg.image_norm_mean + cfg.image_norm_std * np.clip(z, -_NORM_Z_CLIP, _NORM_Z_CLIP)
+        return (direction * norms[:, None]).astype(np.float32)
 
     # --- ground truth -----------------------------------------------------------------------------
     def id_names(self) -> set[str]:

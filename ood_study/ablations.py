@@ -75,6 +75,17 @@ class DensityGridAblation:
                                           doc="DNM's selected fractions of the nouns")
 
 
+@dataclass(frozen=True)
+class TanlAblation:
+    gamma: tuple[int, ...] = param((1,), low=0, doc="TANL's prefix step (the released script sweeps 2 1 0)")
+    memory_length: tuple[int, ...] = param((300,), low=0, doc="TANL's memory length (released memleng 300)")
+
+
+@dataclass(frozen=True)
+class RenyiOrderAblation:
+    r: tuple[float, ...] = param((1.05,), low=1.0, low_open=True, doc="the Renyi order r > 1 (released 1.05)")
+
+
 # ------------------------------------------------------------------------------------------------
 # Declarations.
 
@@ -188,6 +199,12 @@ ABLATIONS: dict[str, Ablation] = _ablations(
     Ablation("density_grid", DensityGridAblation, "11_ablation_density_grid", "DNM density k x noun ratio",
              ("density_grid_sweep",), reads=("method_params.dnm",), data=("embeddings",),
              tiny={"k": [5, 10], "ratio_noun": [0.1, 0.23]}),
+    Ablation("tanl", TanlAblation, "12_ablation_tanl", "TANL: gamma and memory length", ("paired_sweep",),
+             reads=("method_params.tanl.scoring",), data=("embeddings", "negatives"),
+             tiny={"gamma": [0, 1], "memory_length": [10]}),
+    Ablation("renyi_order", RenyiOrderAblation, "13_ablation_renyi_order", "Renyi margin: the order r",
+             ("paired_sweep",), reads=("method_params.renyi.scoring",), data=("embeddings", "negatives"),
+             tiny={"r": [1.05, 2.0]}),
 )
 
 #: Every notebook, in file order: the two that read metrics, and one per ablation.
@@ -197,6 +214,10 @@ NOTEBOOKS: dict[str, NotebookSpec] = dict(sorted({
     "07_backbones": NotebookSpec("Backbones", per="benchmark", params=("backbones", "methods",
                                                                        "benchmark_sets.{benchmark}"),
                                  data=("all_metrics",)),
+    # builds both simulated worlds in process (ood_study.worlds): reads no pipeline data
+    "10_simulator_validity": NotebookSpec("Simulator validity", params=(
+        "benchmark_sets.{benchmark}", "corpus", "prompts", "method_params.mcm", "method_params.neglabel",
+        "method_params.csp", "method_params.adaneg", "method_params.dnm", "evaluation")),
     **{a.notebook: a.notebook_spec() for a in ABLATIONS.values()},
 }.items()))
 

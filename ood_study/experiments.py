@@ -46,7 +46,11 @@ __all__ = [
     "score_distributions",
     "best_value",
     "false_negative_dose_sweep",
+    "paired_delta_rows",
+    "paired_sweep",
+    "DELTA_COLUMNS",
     "density_grid_sweep",
+    "tau_estimate_table",
 ]
 
 COLUMNS = ["method", "parameter", "value", "ood_set", "fpr95", "auroc", "fpr95_low", "fpr95_high", "auroc_low",
@@ -348,6 +352,73 @@ def false_negative_dose_sweep(study, dnm_negatives, neglabel_params, dnm_params,
     return pd.DataFrame(rows)
 
 
+DELTA_COLUMNS = ["key", "ood_set", "fpr95", "fpr95_low", "fpr95_high", "auroc", "auroc_low", "auroc_high",
+                 "delta_fpr95", "delta_fpr95_low", "delta_fpr95_high", "delta_auroc", "delta_auroc_low",
+                 "delta_auroc_high", "significant_fpr95", "significant_auroc", "is_reference"]
+"""Columns of :func:`paired_delta_rows` (percent; ``significant_*``: the paired interval excludes 0)."""
+
+
+def paired_delta_rows(pairs_by_key: dict, reference, evaluation=None, groups=None) -> pd.DataFrame:
+    """Each score set's metrics and its paired difference against the ``reference`` one, in percent.
+
+    Args:
+        pairs_by_key: key (a swept value, or a method name) -> ``pairs`` (OOD set -> ``(id_scores,
+            ood_scores)``), every entry scoring the same images (the same study).
+        reference: the key to compare against (the params.yaml setting of a sweep; NegLabel or DNM
+            in the main table); must be in ``pairs_by_key``.
+        evaluation: params.yaml's ``evaluation`` block (None: its defaults). groups: OOD-set groups.
+
+    Returns:
+        One row per (key, OOD set, ``"average"`` and groups) with :data:`DELTA_COLUMNS`: the point
+        metrics, their percentile bootstrap interval, ``delta_* = metric(key) - metric(reference)``
+        and its **paired** interval (:func:`ood_core.bootstrap.difference_intervals`: every draw
+        resamples the images once and evaluates both score sets on it), ``significant_*`` where
+        that interval excludes 0. The reference's own rows have delta 0 and ``is_reference``.
+        Each key's draws are made once (same seed, so the same resample weights for every key) and
+        serve its own interval and its difference, so the paired intervals cost a subtraction.
+    """
+    if reference not in pairs_by_key:
+        raise ValueError(f"reference={reference!r} is not among the keys {list(pairs_by_key)}; compare against "
+                         "one of them (a sweep's params.yaml value must be on its grid)")
+    ev = EvaluationParams() if evaluation is None else evaluation
+    kw = dict(n_resamples=ev.n_resamples, seed=ev.seed, groups=groups)
+    draws = {key: _bootstrap.bootstrap_draws(pairs, **kw) for key, pairs in pairs_by_key.items()}
+    points = {key: _study.evaluate(pairs, groups) for key, pairs in pairs_by_key.items()}
+    q = [50.0 * (1.0 - ev.confidence), 50.0 * (1.0 + ev.confidence)]
+    rows = []
+    for key in pairs_by_key:
+        deltas = _bootstrap.difference_intervals(draws[key], draws[reference], confidence=ev.confidence)
+        for ood_set, by_metric in points[key].items():
+            row = {"key": key, "ood_set": ood_set, "is_reference": key == reference}
+            for m in ("fpr95", "auroc"):
+                low, high = np.percentile(draws[key][ood_set][m], q)
+                d_low, d_high = deltas[ood_set][m]
+                row.update({m: 100.0 * by_metric[m], f"{m}_low": 100.0 * low, f"{m}_high": 100.0 * high,
+                            f"delta_{m}": 100.0 * (by_metric[m] - points[reference][ood_set][m]),
+                            f"delta_{m}_low": 100.0 * d_low, f"delta_{m}_high": 100.0 * d_high,
+                            f"significant_{m}": bool(d_low > 0 or d_high < 0)})
+            rows.append(row)
+    return pd.DataFrame(rows, columns=DELTA_COLUMNS)
+
+
+def paired_sweep(study, method: str, negatives, base_params, parameter: str, values, evaluation=None,
+                 groups=None) -> pd.DataFrame:
+    """``method`` over ``values`` of one score ``parameter``, each point with its paired Δ against the
+    params.yaml setting (``base_params``' value of ``parameter``, added to the grid if absent).
+
+    Returns :func:`paired_delta_rows` with ``key`` renamed ``value`` and the columns ``method``,
+    ``parameter``. A value the method rejects raises (a sweep over a test-time method's own
+    parameters has no invalid region to show).
+    """
+    default = getattr(base_params, parameter)
+    grid = list(values) + ([default] if default not in list(values) else [])
+    pairs = {v: score_pairs(study, method, negatives, replace(base_params, **{parameter: v})) for v in grid}
+    out = paired_delta_rows(pairs, default, evaluation, groups).rename(columns={"key": "value"})
+    out.insert(0, "parameter", parameter)
+    out.insert(0, "method", method)
+    return out
+
+
 def density_grid_sweep(study, density_params, dnm_params, ks, ratios_noun, evaluation=None) -> pd.DataFrame:
     """DNM over the joint grid ``k x ratio_noun`` of its density selection (every other parameter fixed).
 
@@ -369,3 +440,26 @@ def density_grid_sweep(study, density_params, dnm_params, ks, ratios_noun, evalu
                      for r in _rows_for_negatives(study, "dnm", idx, dnm_params, "k x ratio_noun", ratio_noun,
                                                   evaluation)]
     return pd.DataFrame(rows)
+
+
+def tau_estimate_table(sweep: pd.DataFrame, estimate: dict, truth: float, params_tau: float) -> pd.DataFrame:
+    """One row comparing DNM's estimated tau with the truth and the AUROC it gets (notebook 09).
+
+    ``sweep``: a :func:`tau_sweep` whose grid holds ``estimate["estimate"]`` and ``params_tau``;
+    ``estimate``: the ``tau`` record of ``dnm_auto``'s resolution (``estimator``, ``estimate``,
+    ``low``, ``high``: fractions); ``truth``: the true ID-like share of the negatives (NaN without
+    ground truth). Columns: the estimate and its interval, the truth (percent), ``covered``
+    (None without truth), ``abs_error_pp`` (percentage points), and the average AUROC (%) at the
+    estimate, at ``params_tau`` and at the best tau of the sweep (:func:`best_value`).
+    """
+    avg = sweep[(sweep["ood_set"] == "average") & sweep["valid"]].set_index("value")
+    best = best_value(sweep, "auroc")
+    has_truth = not np.isnan(truth)
+    return pd.DataFrame([{
+        "estimator": estimate["estimator"], "tau_estimate": 100 * estimate["estimate"],
+        "tau_low": 100 * estimate["low"], "tau_high": 100 * estimate["high"], "tau_true": 100 * truth,
+        "covered": (estimate["low"] <= truth <= estimate["high"]) if has_truth else None,
+        "abs_error_pp": 100 * abs(estimate["estimate"] - truth),
+        "auroc_at_estimate": avg.loc[estimate["estimate"], "auroc"], "params_tau": params_tau,
+        "auroc_at_params_tau": avg.loc[params_tau, "auroc"], "best_tau_in_hindsight": best,
+        "auroc_at_best_tau": avg.loc[best, "auroc"]}])

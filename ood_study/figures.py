@@ -18,8 +18,8 @@ import numpy as np
 from ood_core import methods as _methods
 
 __all__ = ["titled", "method_order", "method_palette", "mark_rejected", "plot_columns", "BAND_NOTE",
-           "interval_columns", "line_with_band", "twin_lines_with_bands", "bars_with_intervals", "LINE_STYLES",
-           "zoom_to_intervals", "legend_outside"]
+           "interval_columns", "line_with_band", "twin_lines_with_bands", "bars_with_intervals", "delta_panel",
+           "LINE_STYLES", "zoom_to_intervals", "legend_outside"]
 
 #: (line style, marker) pairs, each distinguishable from the others in grey print and where lines
 #: coincide (a curve of one colour drawn twice stays two curves): series i takes LINE_STYLES[i].
@@ -274,3 +274,19 @@ def plot_columns(sweep, tag: str, backbone: str | None):
         series = [_methods.get(m).title if s == "average" else "" for m, s in zip(sweep["method"], sweep["ood_set"])]
     where = f"{tag}, {backbone}" if backbone else tag
     return sweep.assign(series=series, panel=[f"{p} ({where})" for p in sweep["parameter"]])
+
+
+def delta_panel(ax, rows, x: str, label: str, metric: str = "auroc") -> None:
+    """One panel of an ablation's paired Δ (:func:`ood_study.experiments.paired_delta_rows` rows):
+    the average ``metric``'s difference from the params.yaml setting against ``x``, with its paired
+    95 % interval as error bars; filled red points where the interval excludes 0 (significant),
+    open blue ones where it does not; a grey line at 0."""
+    avg = rows[rows.ood_set == "average"].sort_values(x)
+    d, low, high = avg[f"delta_{metric}"], avg[f"delta_{metric}_low"], avg[f"delta_{metric}_high"]
+    ax.axhline(0.0, color="0.6", lw=0.8)
+    ax.errorbar(avg[x], d, yerr=[(d - low).clip(lower=0), (high - d).clip(lower=0)], fmt="none", ecolor="0.3",
+                capsize=3)
+    sig = avg[f"significant_{metric}"].astype(bool)
+    ax.plot(avg[x][sig], d[sig], "o", color="C3", label="paired interval excludes 0")
+    ax.plot(avg[x][~sig], d[~sig], "o", mfc="white", color="C0", label="not significant")
+    ax.set(xlabel=label, ylabel=f"Δ average {metric.upper()} vs params.yaml (% points)")

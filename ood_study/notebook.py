@@ -93,11 +93,13 @@ class Notebook:
         fig.savefig(pdf, bbox_inches="tight", metadata={"CreationDate": None})
         return png
 
-    def save_table(self, table, name: str) -> Path:
-        """Save a DataFrame as ``tables/<name>.csv``, floats at 6 significant digits.
+    def save_table(self, table, name: str, markdown: str | None = None) -> Path:
+        """Save a DataFrame as ``tables/<name>.csv``, floats at 6 significant digits; with
+        ``markdown``, also that text as ``tables/<name>.md`` (the table as the notebook shows it).
 
         Rounded by :func:`ood_study.study.round_sig` (the table passed in is not changed), so the
         file is identical by hash across machines and thread counts (see there for the limits).
+        Returns the CSV's path.
         """
         import pandas as pd
 
@@ -107,6 +109,8 @@ class Notebook:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Tables indexed by method (main_table, backbone_table, ...) keep their row labels.
         round_sig(table).to_csv(path, index=not isinstance(table.index, pd.RangeIndex))
+        if markdown is not None:
+            path.with_suffix(".md").write_text(markdown)
         return path
 
     def save_sweep(self, sweep) -> Path:

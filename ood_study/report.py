@@ -18,7 +18,8 @@ from ood_study.params import SIMULATED, StudyParams
 
 __all__ = ["PUBLISHED", "load_metrics", "main_table", "long_table", "backbone_table", "published_table",
            "comparison_table", "to_markdown", "to_latex", "caption", "build_report", "interval_table", "with_interval",
-           "seed_spread_table", "with_seed_columns", "estimated_table"]
+           "seed_spread_table", "with_seed_columns", "estimated_table", "load_pairs", "delta_table",
+           "delta_sections", "DELTA_REFERENCES", "validity_sections"]
 
 # ImageNet-1k, CLIP ViT-B/16: (FPR95, AUROC) in %, from the MCM, NegLabel, CSP and AdaNeg
 # papers (docs/methods.md §6). None = not confirmed by a primary source.
@@ -31,7 +32,14 @@ PUBLISHED = {
     # DNM: only iNaturalist is confirmed; 16.90 is reported as either the SUN or the average FPR95.
     "dnm": {"inaturalist": (1.78, 99.51), "sun": (None, None), "places": (None, None),
             "textures": (None, None), "average": (None, None)},
+    # TANL (CVPR 2026): its abstract's average FPR95 only ("17.5 -> 9.8"); no per-set cell, no AUROC.
+    "tanl": {"inaturalist": (None, None), "sun": (None, None), "places": (None, None),
+             "textures": (None, None), "average": (9.8, None)},
+    # Renyi energy margin (ICML 2026): no primary source with numbers found.
+    "renyi": {s: (None, None) for s in _SETS},
 }
+PUBLISHED_NOTE = ("– = not confirmed by a primary source; TANL: only its abstract's average FPR95 (9.8), "
+                  "no per-set cells; Rényi margin: none")
 PUBLISHED_UNCONFIRMED = {("dnm", "sun", "fpr95"): 16.90, ("dnm", "average", "fpr95"): 16.90}
 PUBLISHED_SOURCE = {"benchmark": "imagenet1k", "backbone": "ViT-B-16"}
 
@@ -231,17 +239,36 @@ def build_report(params: StudyParams, layout: Layout) -> str:
             parts.append(f"## {study}\n\n" + to_markdown(with_seed_columns(table, metrics, ood_sets),
                                                          caption(benchmark, backbone) + INTERVAL_NOTE,
                                                          interval_table(metrics, ood_sets)))
+            parts.extend(delta_sections(params, layout, benchmark, backbone))
             estimated = estimated_table(metrics)
             if not estimated.empty:
                 parts.append(f"**{study}: parameters estimated from the data, % (95 % bootstrap interval; "
                              "on the simulated benchmark notebook 09 sets them beside the truth)**\n\n"
                              + estimated.to_markdown(index=False) + "\n")
             parts.extend(grouped_sections(params, layout, benchmark, backbone))  # near/far (OpenOOD)
+            if benchmark == SIMULATED and backbone == PUBLISHED_SOURCE["backbone"]:
+                parts.extend(validity_sections(params, metrics))
             if benchmark == PUBLISHED_SOURCE["benchmark"] and backbone == PUBLISHED_SOURCE["backbone"]:
                 pub = published_table()
-                parts.append(to_markdown(pub, "Published (docs/methods.md §6; – = not confirmed)"))
+                parts.append(to_markdown(pub, f"Published (docs/methods.md §6; {PUBLISHED_NOTE})"))
                 parts.append(to_markdown(comparison_table(table), "Ours minus published"))
     return "\n".join(parts)
+
+
+def validity_sections(params: StudyParams, metrics: dict[str, dict]) -> list[str]:
+    """The simulator-validity section of the simulated ViT-B/16 study (:mod:`ood_study.validity`):
+    held-out CSP, AdaNeg and DNM beside their published cells; empty unless all five published
+    methods were run."""
+    from ood_study import validity
+
+    needed = (*validity.FITTED_TO, *validity.HELD_OUT)
+    if any(m not in metrics for m in needed):
+        return []
+    world = (params.sets(SIMULATED).simulation or {}).get("world", "a_priori")
+    return [f"### Simulator validity ({world} world)\n",
+            validity.report_section(validity.from_metrics_files({m: metrics[m] for m in needed}),
+                                    f"SIMULATED benchmark, {world} world: held-out methods vs published "
+                                    "(ViT-B/16), FPR95 / AUROC in %")]
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,3 +403,65 @@ def grouped_sections(params: StudyParams, layout: Layout, benchmark: str, backbo
 
 __all__ += ["PUBLISHED_OPENOOD", "PUBLISHED_OPENOOD_UNCONFIRMED", "group_table", "published_openood_table",
             "openood_side_by_side", "grouped_sections"]
+
+
+# --------------------------------------------------------------------------------------------
+# Paired differences: each method against NegLabel and against DNM on the same images
+# --------------------------------------------------------------------------------------------
+
+DELTA_REFERENCES = ("neglabel", "dnm")
+SIGNIFICANT_MARK = "*"
+
+
+def load_pairs(layout: Layout, study: str, method: str, id_split: str, ood_sets) -> dict:
+    """OOD set -> ``(id_scores, ood_scores)`` from ``results/<study>/scores/<method>.npz`` (the
+    ``score`` stage's raw scores; a test-time method's ID scores are stored per OOD set)."""
+    import numpy as np
+
+    path = layout.scores(study, method)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run `dvc repro score@{study}-{method}`")
+    with np.load(path) as z:
+        return {s: (z[f"{id_split}@{s}"] if f"{id_split}@{s}" in z.files else z[id_split], z[s]) for s in ood_sets}
+
+
+def delta_table(rows: pd.DataFrame, reference: str, ood_sets) -> pd.DataFrame:
+    """:func:`ood_study.experiments.paired_delta_rows` as a (set, FPR95/AUROC) table of strings
+    ``"+1.23 [+0.50, +1.90]*"`` (Δ in % points, paired 95 % interval, ``*`` where it excludes 0);
+    rows = the compared methods (the reference itself left out)."""
+    cols = [*ood_sets, "average"]
+    columns = pd.MultiIndex.from_product([cols, ["FPR95", "AUROC"]])
+    out = {}
+    for key, sub in rows[~rows["is_reference"]].groupby("key", sort=False):
+        by_set = sub.set_index("ood_set")
+        cells = []
+        for s in cols:
+            for m in ("fpr95", "auroc"):
+                r = by_set.loc[s]
+                mark = SIGNIFICANT_MARK if r[f"significant_{m}"] else ""
+                cells.append(f"{r[f'delta_{m}']:+.2f} [{r[f'delta_{m}_low']:+.2f}, {r[f'delta_{m}_high']:+.2f}]{mark}")
+        out[key] = cells
+    return pd.DataFrame.from_dict(out, orient="index", columns=columns)
+
+
+def delta_sections(params: StudyParams, layout: Layout, benchmark: str, backbone: str) -> list[str]:
+    """Markdown: every method's Δ against each of :data:`DELTA_REFERENCES` that the study ran."""
+    from ood_study.experiments import paired_delta_rows
+
+    study = study_name(benchmark, backbone)
+    sets = params.sets(benchmark)
+    pairs = {m: load_pairs(layout, study, m, sets.id, sets.ood) for m in params.methods}
+    ev = params.get("evaluation")
+    parts = []
+    for ref in DELTA_REFERENCES:
+        if ref not in pairs:
+            continue
+        rows = paired_delta_rows(pairs, ref, ev)
+        table = delta_table(rows, ref, sets.ood)
+        flat = table.copy()
+        flat.columns = [f"{s} {k}" for s, k in table.columns]
+        title = (f"{study}: Δ against {ref} (method minus {ref}, % points) with the paired "
+                 f"{100 * ev.confidence:g} % bootstrap interval (same resampled images for both; "
+                 f"{SIGNIFICANT_MARK} = the interval excludes 0)")
+        parts.append(f"**{title}**\n\n" + flat.to_markdown() + "\n")
+    return parts

@@ -167,3 +167,21 @@ def test_density_grid_sweep_equals_dnm_mining_at_each_cell():
     # a larger noun ratio selects more nouns at the same k (60 nouns: 6 vs 18; adjectives fixed)
     n = average.set_index(["k", "ratio_noun"])["n_negatives"]
     assert n[(3, 0.3)] - n[(3, 0.1)] == 18 - 6
+
+
+def test_tau_estimate_table_reads_the_sweep_at_the_estimate_the_params_and_the_best_tau():
+    import pandas as pd
+
+    rows = [{"ood_set": "average", "value": v, "auroc": a, "valid": True} for v, a in
+            [(0.0, 80.0), (0.25, 85.0), (0.5, 90.0), (0.7, 88.0)]]
+    rows.append({"ood_set": "ood", "value": 0.5, "auroc": 99.0, "valid": True})  # not an average: ignored
+    sweep = pd.DataFrame(rows)
+    est = {"estimator": "bbe", "estimate": 0.25, "low": 0.2, "high": 0.3}
+    (row,) = ex.tau_estimate_table(sweep, est, truth=0.28, params_tau=0.7).to_dict("records")
+    assert row["tau_estimate"] == 25.0 and row["tau_low"] == 20.0 and row["tau_high"] == 30.0
+    assert row["tau_true"] == pytest.approx(28.0) and row["covered"] is True
+    assert row["abs_error_pp"] == pytest.approx(3.0)
+    assert (row["auroc_at_estimate"], row["auroc_at_params_tau"]) == (85.0, 88.0)
+    assert (row["best_tau_in_hindsight"], row["auroc_at_best_tau"]) == (0.5, 90.0)
+    (no_truth,) = ex.tau_estimate_table(sweep, est, truth=float("nan"), params_tau=0.7).to_dict("records")
+    assert no_truth["covered"] is None

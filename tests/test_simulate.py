@@ -217,3 +217,106 @@ def test_simulated_world_is_a_feature_source_and_takes_the_id_set_name(world):
     labels = world.id_labels()
     assert len(labels) == 1000 and labels[0].offset == int(world.id_offsets[0])
     np.testing.assert_array_equal(world.image_features(S.ID_SET)[:3], world.image_features("id")[:3])
+
+
+# --- the two worlds (issue 15): a-priori and fitted per-OOD-set parameters ---------------------------
+
+_SMALL = dict(dim=16, images_per_id_class=1, images_per_ood_class=3)
+
+
+def _block(**override):
+    base = {"id_proximity": 0.0, "unnamed": 0.0, "image_noise": 3.5}
+    return {s: {**base, **override.get(s, {})} for s in S.OOD_SETS}
+
+
+def test_world_key_is_checked_and_fitted_needs_every_block():
+    with pytest.raises(ValueError, match=r"world='fit'.*\['fitted', 'a_priori'\]"):
+        S.SimulationConfig(world="fit")
+    with pytest.raises(ValueError, match=r"incomplete: \['sim-inaturalist', 'sim-sun', 'sim-places', "
+                                         r"'sim-textures'\].*ood_study.calibrate"):
+        S.SimulationConfig(world="fitted")
+    partial = _block()
+    del partial["sim-sun"]["unnamed"]
+    with pytest.raises(ValueError, match=r"incomplete: \['sim-sun'\]"):
+        S.SimulationConfig(world="fitted", ood_sets=partial)
+    with pytest.raises(ValueError, match=r"sim-places\.unnamed=2\.5 must be a number in \[0, 2\]"):
+        S.SimulationConfig(world="fitted", ood_sets=_block(**{"sim-places": {"unnamed": 2.5}}))
+    with pytest.raises(ValueError, match=r"'sim-mnist' is not an OOD set"):
+        S.SimulationConfig(ood_sets={"sim-mnist": {}})
+    with pytest.raises(ValueError, match=r"sim-sun: unknown key\(s\) \['noise'\]"):
+        S.SimulationConfig(ood_sets={"sim-sun": {"noise": 1.0}})
+    # a_priori ignores a (complete or partial) block: one key switches worlds
+    cfg = S.SimulationConfig(world="a_priori", ood_sets={"sim-sun": {"unnamed": 1.0}})
+    assert cfg.ood_set_params("sim-sun") == {"id_proximity": 0.0, "unnamed": 0.0, "image_noise": 3.5}
+    fitted = S.SimulationConfig(world="fitted", ood_sets=_block(**{"sim-sun": {"unnamed": 1.0}}))
+    assert fitted.ood_set_params("sim-sun")["unnamed"] == 1.0
+
+
+def test_neutral_fitted_block_reproduces_the_a_priori_world_bytes():
+    a_priori = S.build_world(S.SimulationConfig(**_SMALL))
+    neutral = S.build_world(S.SimulationConfig(**_SMALL, world="fitted", ood_sets=_block()))
+    for split in ("id", *S.OOD_SETS):
+        assert a_priori.image_features(split).tobytes() == neutral.image_features(split).tobytes()
+    moved = S.build_world(S.SimulationConfig(**_SMALL, world="fitted",
+                                             ood_sets=_block(**{"sim-sun": {"image_noise": 2.0}})))
+    # only sim-sun changes: the ID images and the other sets keep their bytes
+    assert moved.image_features("id").tobytes() == a_priori.image_features("id").tobytes()
+    assert moved.image_features("sim-places").tobytes() == a_priori.image_features("sim-places").tobytes()
+    assert moved.image_features("sim-sun").tobytes() != a_priori.image_features("sim-sun").tobytes()
+
+
+def test_nearest_id_class_is_the_brute_force_argmax(world):
+    split = "sim-textures"
+    got = world.nearest_id_classes(split)
+    for k, (pos, offset, _) in enumerate(world.ood_synsets[split][:8]):
+        v = world._concept(pos, [offset])[0]
+        cosines = [float(np.dot(v, world._concept("n", [o])[0])) for o in world.id_offsets]
+        assert got[k] == int(np.argmax(cosines))
+
+
+def test_image_concept_follows_the_documented_mix(world):
+    # with image_noise at its floor the image direction is dominated by u(s) + image_offset g_image;
+    # check the mix itself on the cached parts: u = normalise(v + p v_nn + q r).
+    split = "sim-sun"
+    parts = world._ood_parts(split)
+    p, q = 0.7, 1.3
+    k = 0
+    pos, offset, _ = world.ood_synsets[split][k]
+    v = world._concept(pos, [offset])[0]
+    v_nn = world._concept("n", [world.id_offsets[world.nearest_id_classes(split)[k]]])[0]
+    r = S._rng(world.config.seed, 7, 0, offset).standard_normal(world.config.dim)
+    r /= np.sqrt(np.sum(r * r))
+    u = v + p * v_nn + q * r
+    u /= np.sqrt(np.sum(u * u))
+    eps = parts["eps"][0]
+    expected = u + world.config.image_offset * world._g_image + 1.0 * eps / np.sqrt(world.config.dim)
+    expected /= np.sqrt(np.sum(expected * expected))
+    img = world.ood_image_features(split, id_proximity=p, unnamed=q, image_noise=1.0)[0].astype(np.float64)
+    np.testing.assert_allclose(img / np.sqrt(np.sum(img * img)), expected, atol=1e-5)
+    with pytest.raises(ValueError, match=r"id_proximity=3\.0 is outside its range \[0, 2\]"):
+        world.ood_image_features(split, id_proximity=3.0, unnamed=0.0, image_noise=3.5)
+
+
+def test_proximity_and_unnamed_move_images_the_way_they_mean(world):
+    split = "sim-inaturalist"
+    id_text = world.encode_labels(world.id_labels(), NOUN_TEMPLATE).astype(np.float64)
+    id_text /= np.sqrt((id_text ** 2).sum(1, keepdims=True))
+    nearest = world.nearest_id_classes(split)[world.image_labels(split)]
+    own = [lb for lb in world.ood_synsets[split]]
+    from ood_core.features import Label
+    own_text = world.encode_labels([Label(w, p, o) for p, o, w in own], NOUN_TEMPLATE).astype(np.float64)
+    own_text /= np.sqrt((own_text ** 2).sum(1, keepdims=True))
+    own_text = own_text[world.image_labels(split)]
+
+    def cosines(**values):
+        img = world.ood_image_features(split, **{"id_proximity": 0.0, "unnamed": 0.0, "image_noise": 3.5,
+                                                  **values}).astype(np.float64)
+        img /= np.sqrt((img ** 2).sum(1, keepdims=True))
+        rows = np.arange(len(img))
+        return (img @ id_text.T)[rows, nearest].mean(), (img * own_text).sum(1).mean()
+
+    base_id, base_own = cosines()
+    near_id, _ = cosines(id_proximity=1.0)
+    _, hidden_own = cosines(unnamed=1.5)
+    assert near_id > base_id + 0.02      # closer to ID: more similar to the nearest ID class's text
+    assert hidden_own < base_own - 0.02  # less covered: less similar to the words that name the set
