@@ -23,10 +23,11 @@ calibrate: setup
 test:
 	bash scripts/test.sh
 
-## The inner loop: ruff and every test not marked e2e (no dvc repro, torchrun, browser, queues or papermill).
+## The inner loop: ruff and every test not marked e2e or slow (no dvc repro, torchrun, browser, queues,
+## papermill, tiny project or whole-corpus simulator); `make test` runs them all.
 test-fast:
 	ruff check ood_core ood_study tests benchmarks notebooks
-	python -m pytest -m "not e2e" -q
+	python -m pytest -m "not e2e and not slow" -q
 
 ## Regenerate dvc.yaml from ood_study/pipeline.py and ood_study/ablations.py (commit the result).
 dvc-yaml:

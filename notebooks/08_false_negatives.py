@@ -40,11 +40,12 @@ display(fn.round(3))
 dnm = scoring_params(nb.params, "dnm", backbone)
 sweep = experiments.tau_sweep(nb.study, negatives["dnm"], dnm, nb.ablation("false_negatives").tau_grid,
                                evaluation=nb.params.get("evaluation"))
-best = experiments.best_value(sweep, "auroc")
-true_tau = fn.set_index("method").loc["dnm", "false_negative_rate"] / 100.0
-neglabel = experiments.evaluate_method(nb.study, "neglabel", negatives["neglabel"],
-                                       scoring_params(nb.params, "neglabel", backbone), evaluation=nb.params.get("evaluation"))["average"]
-neglabel_auroc, neglabel_low, neglabel_high = (100.0 * neglabel[k] for k in ("auroc", "auroc_low", "auroc_high"))
+neglabel = experiments.method_metrics(nb.study, "neglabel", negatives["neglabel"],
+                                      scoring_params(nb.params, "neglabel", backbone),
+                                      evaluation=nb.params.get("evaluation"))["average"]
+cmp = experiments.best_vs_true_tau(nb.study, sweep, negatives["dnm"], neglabel)
+best, true_tau = cmp["best_tau"], cmp["true_tau"]
+neglabel_auroc, neglabel_low, neglabel_high = cmp["neglabel_auroc"], cmp["neglabel_auroc_low"], cmp["neglabel_auroc_high"]
 print(f"{nb.tag}: tau with the best average AUROC = {best}; true tau of DNM's negatives = {true_tau:.4f}; "
       f"params.yaml tau = {dnm.tau}; NegLabel average AUROC = {neglabel_auroc:.2f} "
       f"(95 % interval {neglabel_low:.2f} to {neglabel_high:.2f})")

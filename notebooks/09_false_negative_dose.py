@@ -85,30 +85,7 @@ else:
 
 # %%
 if has_truth:
-    variants = {  # label, colour; each its own (line style, marker): NegLabel and DNM at rho = 0 coincide
-        "neglabel": ("NegLabel", methods.get("neglabel").color),
-        "oracle": ("DNM, tau = rho (oracle)", methods.get("dnm").color),
-        "params": (f"DNM, tau = {dnm.tau} (params)", "0.35"),
-        "auto": ("DNM, tau estimated", methods.get("dnm_auto").color),
-    }
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for ax, metric, label in ((axes[0], "auroc", "average AUROC (%)"), (axes[1], "fpr95", "average FPR95 (%)")):
-        for (variant, (name, colour)), (style, marker) in zip(variants.items(), figures.LINE_STYLES):
-            rows = average[average.variant == variant].sort_values("value")
-            x = 100 * rows.value
-            ax.plot(x, rows[metric], linestyle=style, marker=marker, color=colour, label=name, alpha=0.9)
-            ax.fill_between(x, rows[f"{metric}_low"], rows[f"{metric}_high"], color=colour, alpha=0.12)  # 95 % bootstrap
-        ax.set(xlabel="rho: ID-like share of the negatives (%)", ylabel=label)
-    axes[1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(0.0, -0.28), ncol=2)  # below the data
-    ax = axes[2]
-    rows = estimates.sort_values("false_negative_rate")
-    x = rows.false_negative_rate
-    ax.plot(x, x, "-", color="0.4", label="y = rho (truth)")
-    ax.errorbar(x, 100 * rows.tau, yerr=[100 * (rows.tau - rows.tau_low), 100 * (rows.tau_high - rows.tau)], fmt="o--",
-                capsize=3, color=methods.get("dnm_auto").color, label=f"estimate, 95 % bootstrap ({est['estimator']})")
-    ax.set(xlabel="rho: ID-like share of the negatives (%)", ylabel="estimated tau (%)")
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(0.0, -0.28))  # below the data
-    fig.suptitle(f"A controlled dose of false negatives ({nb.tag}, {backbone})")
-    fig.tight_layout()
+    fig = figures.false_negative_dose_figure(average, dnm.tau, est["estimator"],
+                                             f"A controlled dose of false negatives ({nb.tag}, {backbone})")
     nb.save_figure(fig, "false_negative_dose")
     plt.show()

@@ -127,9 +127,34 @@ def as_bool_vector(x: Any, name: str, length: int) -> np.ndarray:
         raise ValueError(f"{name} must be 1-D of length {length} (one flag per row); got shape {arr.shape}")
     if arr.dtype != np.bool_:
         if arr.dtype.kind not in "iu" or not np.isin(arr, (0, 1)).all():
-            raise ValueError(f"{name} must hold booleans (or 0/1); got dtype {arr.dtype}")
+            raise ValueError(f"{name} must hold booleans (or 0/1 integers), one flag per row; got dtype {arr.dtype}"
+                             + (f" (e.g. {arr[0].item()!r}): strings such as 'no' are not False"
+                                if arr.dtype.kind in "USO" and arr.size else ""))
         arr = arr.astype(bool)
     return arr
+
+
+def as_index_vector(x: Any, name: str, size: int, of: str = "rows") -> np.ndarray:
+    """A 1-D int64 numpy array of indices into ``size`` ``of``: an integer dtype (floats, bools and
+    strings refused, never truncated or read as a mask), each in ``[0, size)`` (no negative index
+    wrapping around); an empty sequence is an empty index array."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x)
+    if arr.size == 0 and arr.ndim == 1:
+        return np.zeros(0, dtype=np.int64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of indices; got shape {arr.shape}")
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"{name} has dtype {arr.dtype}: it must hold integer indices into the {size} {of} "
+                         "(a float array would be truncated, a bool array read as 0/1; np.flatnonzero(mask) "
+                         "turns a mask into indices)")
+    outside = np.flatnonzero((arr < 0) | (arr >= size))
+    if outside.size:
+        first = int(outside[0])
+        raise ValueError(f"{name} holds {outside.size} index(es) outside [0, {size}) (the {size} {of}); first "
+                         f"{arr[first].item()!r} at position {first}: indices must be non-negative and smaller than {size}")
+    return arr.astype(np.int64)
 
 
 def l2_normalize(t: torch.Tensor, name: str) -> torch.Tensor:
@@ -228,8 +253,16 @@ def check_same_dim(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str) -
         )
 
 
+def _refuse_non_number(value: Any, name: str, what: str) -> None:
+    """Strings and bools are not numbers here (``float("0.01")``, ``float(True)`` would pass), as in params.yaml."""
+    if isinstance(value, (str, bytes, bool, np.bool_)):
+        raise ValueError(f"{name}={value!r} must be {what}, not a {type(value).__name__} (write the number itself, "
+                         "e.g. 0.01)")
+
+
 def check_positive_finite(value: Any, name: str) -> float:
-    """A finite float > 0."""
+    """A finite float > 0 (strings and bools refused)."""
+    _refuse_non_number(value, name, "a finite number > 0")
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -243,6 +276,7 @@ def check_fraction(value: Any, name: str, *, low: float = 0.0, high: float = 1.0
                    low_open: bool = True, high_open: bool = False) -> float:
     """A float in the interval given by ``low``/``high`` and their openness (default (0, 1])."""
     interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    _refuse_non_number(value, name, f"a number in {interval}")
     try:
         v = float(value)
     except (TypeError, ValueError):

@@ -20,7 +20,23 @@ import types
 import typing
 from typing import Any, Mapping
 
-__all__ = ["param", "parse", "parse_per_backbone", "unknown_key_error", "PER_BACKBONE"]
+__all__ = ["param", "parse", "parse_per_backbone", "unknown_key_error", "PER_BACKBONE", "check_seed", "MAX_SEED"]
+
+#: The largest seed (numpy takes any non-negative integer, torch.manual_seed one below 2**64).
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """``seed`` as an int in ``[0, MAX_SEED]``. Every library function that takes a seed calls this, so
+    ``None`` (numpy's "fresh entropy", a different result on every call) is refused everywhere, as
+    params.yaml refuses it; bools and floats are refused rather than read as 0/1 or truncated."""
+    from numbers import Integral
+
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= int(seed) <= MAX_SEED:
+        extra = (" (None would draw fresh entropy, a different result on every call; pass a fixed seed such as 0)"
+                 if seed is None else "")
+        raise ValueError(f"{name}={seed!r} must be an integer in [0, 2**63 - 1]{extra}")
+    return int(seed)
 
 PER_BACKBONE = "per_backbone"
 
@@ -143,12 +159,15 @@ def parse_per_backbone(cls: type, block: Mapping[str, Any] | None, backbone: str
 
     Every override entry is checked (keys and values), whichever backbone is asked for, so a
     typo in any backbone's override fails at once. ``known_backbones`` (optional) restricts the
-    names allowed under ``per_backbone``.
+    names allowed under ``per_backbone`` and ``backbone`` itself.
     """
     block = dict(block or {})
     overrides = block.pop(PER_BACKBONE, None) or {}
     if not isinstance(overrides, Mapping):
         raise ValueError(f"{where}.{PER_BACKBONE} must map backbone names to parameter overrides")
+    if known_backbones is not None and backbone not in known_backbones:  # never drop its overrides silently
+        raise ValueError(f"{where}: backbone {backbone!r} is not a known backbone; use one of {sorted(known_backbones)} "
+                         "(an unknown name would silently take none of the per_backbone values)")
     base = parse(cls, block, where)
     for name, override in overrides.items():
         if known_backbones is not None and name not in known_backbones:

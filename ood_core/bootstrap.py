@@ -53,9 +53,17 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ood_core import _array
+from ood_core._params import check_seed
+from ood_core._progress import Progress
+from ood_core.metrics import check_ood_set_names
 
 __all__ = ["metric_intervals", "bootstrap_draws", "weighted_metrics", "paired_difference_intervals",
            "difference_intervals", "METRICS", "CHUNK_ELEMENTS"]
+
+#: Ceiling of ``n_resamples`` (documented in params.yaml ``evaluation.n_resamples``).
+MAX_RESAMPLES = 100_000
+#: From this many resamples on, a progress line on stderr every 30 s.
+PROGRESS_FROM = 10_000
 
 METRICS = ("fpr95", "auroc", "aupr_in", "aupr_out")
 CHUNK_ELEMENTS = 2_000_000
@@ -248,8 +256,7 @@ def weighted_metrics(id_scores, ood_scores, id_weights, ood_weights) -> dict[str
 def _check_pairs(pairs) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     if not isinstance(pairs, Mapping) or not pairs:
         raise ValueError("pairs must be a non-empty mapping OOD set -> (id_scores, ood_scores)")
-    if "average" in pairs:
-        raise ValueError("'average' is reserved for the average over the OOD sets; rename that OOD set")
+    check_ood_set_names(pairs, "pairs")
     out = {}
     for name, pair in pairs.items():
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
@@ -276,10 +283,11 @@ def bootstrap_draws(pairs, *, n_resamples: int = 1000, seed: int = 0, n_jobs: in
     Returns:
         OOD set (plus ``"average"`` and each group) -> metric -> ``[n_resamples]`` float64 (fractions).
     """
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, Integral) or n_resamples < 1:
-        raise ValueError(f"n_resamples={n_resamples!r} must be an integer >= 1 (the default is 1000)")
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be an integer >= 0")
+    if (isinstance(n_resamples, bool) or not isinstance(n_resamples, Integral)
+            or not 1 <= n_resamples <= MAX_RESAMPLES):
+        raise ValueError(f"n_resamples={n_resamples!r} must be an integer in [1, {MAX_RESAMPLES:,}] (the default is "
+                         "1000; intervals stop changing long before the ceiling, which takes ~100x the default's time)")
+    seed = check_seed(seed)
     if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, Integral) or n_jobs < 1):
         raise ValueError(f"n_jobs={n_jobs!r} must be an integer >= 1, or None (one thread per CPU, at most one per set)")
     pairs = _check_pairs(pairs)
@@ -312,6 +320,7 @@ def bootstrap_draws(pairs, *, n_resamples: int = 1000, seed: int = 0, n_jobs: in
         for m, v in pair.metrics(id_sorted[k], ood_counts, id_cums[k]).items():
             draws[name][m][start:start + b] = v
 
+    progress = Progress("bootstrap resamples", n_resamples, min_total=PROGRESS_FROM)
     with ThreadPoolExecutor(max_workers=n_jobs) as pool:
         for start in range(0, n_resamples, chunk):
             b = min(chunk, n_resamples - start)
@@ -320,6 +329,7 @@ def bootstrap_draws(pairs, *, n_resamples: int = 1000, seed: int = 0, n_jobs: in
             id_cums = [r.cumulative(c) for r, c in zip(id_ranks, id_sorted)]
             for future in [pool.submit(one_set, name, start, b, id_sorted, id_cums) for name in names]:
                 future.result()  # re-raises a worker's error
+            progress.update(b)
     draws["average"] = {m: np.mean([draws[name][m] for name in names], axis=0) for m in METRICS}
     for group, members in groups.items():  # e.g. OpenOOD's near / far: the per-draw mean over its sets
         draws[group] = {m: np.mean([draws[name][m] for name in members], axis=0) for m in METRICS}

@@ -19,6 +19,8 @@ import numpy as np
 
 from ood_core import methods as _methods
 from ood_core import metrics as _metrics
+from ood_core._array import as_bool_vector
+from ood_core.backbones import BACKBONES, RANDOM_WEIGHT_BACKBONES
 from ood_core.features import TextFeatures
 
 __all__ = ["evaluate", "score_pairs"]
@@ -36,6 +38,7 @@ def score_pairs(method: str, id_images, ood_images: Mapping[str, object], texts:
     get the estimate's record).
     """
     m = _methods.get(method)
+    _metrics.check_ood_set_names(ood_images, "ood_images")
     params, _ = m.resolve_params(texts, negatives, params)
     if m.test_time:
         return {name: m.score_pair(id_images, x, texts, negatives, params) for name, x in ood_images.items()}
@@ -76,15 +79,12 @@ def evaluate(method: str, id_images, ood_images: Mapping[str, object], id_labels
                         "[N, d] image embeddings, e.g. {'sun': sun_features}")
     if not ood_images:
         raise ValueError("ood_images is empty: give at least one OOD set")
+    _metrics.check_ood_set_names(ood_images, "ood_images")
     id_labels = np.asarray(id_labels)
     if m.mines or negatives is not None:
         if candidates is None or is_adj is None:
             raise ValueError(f"method {method!r} needs candidates and is_adj (the wild corpus embeddings)")
-        is_adj = np.asarray(is_adj, dtype=bool)
-        n_candidates = len(candidates)
-        if is_adj.shape != (n_candidates,):
-            raise ValueError(f"is_adj has shape {is_adj.shape}, candidates has {n_candidates} rows: is_adj must be "
-                             f"[{n_candidates}] bool, True for each candidate that is an adjective")
+        is_adj = as_bool_vector(is_adj, "is_adj", len(candidates))
     else:  # zero-shot scores use the ID labels only
         candidates = np.zeros((0, id_labels.shape[1]), dtype=id_labels.dtype)
         is_adj = np.zeros(0, dtype=bool)
@@ -93,14 +93,17 @@ def evaluate(method: str, id_images, ood_images: Mapping[str, object], id_labels
             raise ValueError("method 'csp' needs csp_adjectives (ood_core.features.csp_adjective_features)")
         csp_adjectives = np.asarray(candidates)[is_adj]
     texts = TextFeatures(id_labels, np.asarray(candidates), np.asarray(csp_adjectives), is_adj)
-    sp = m.scoring_params_for(scoring, backbone, where=f"scoring ({method})")
+    known = {**BACKBONES, **RANDOM_WEIGHT_BACKBONES}  # an unknown name would drop its per-backbone values
+    sp = m.scoring_params_for(scoring, backbone, where=f"scoring ({method})", backbones=known)
     if negatives is None:
-        negatives = m.select_negatives(texts, m.mining_params_for(mining, backbone, where=f"mining ({method})"))
+        negatives = m.select_negatives(texts, m.mining_params_for(mining, backbone, where=f"mining ({method})",
+                                                                  backbones=known))
+    negatives = m.check_negatives(texts, negatives)
     sp, resolved = m.resolve_params(texts, negatives, sp)
     pairs = score_pairs(method, id_images, ood_images, texts, negatives, sp)
     rows = {name: _metrics.ood_metrics(id_scores, ood_scores) for name, (id_scores, ood_scores) in pairs.items()}
     table = 100.0 * pd.DataFrame.from_dict(rows, orient="index")[["fpr95", "auroc", "aupr_in", "aupr_out"]]
-    table.loc["average"] = table.mean(axis=0)
+    table.loc[_metrics.AVERAGE] = table.mean(axis=0)
     if intervals:
         from ood_core.bootstrap import metric_intervals
 

@@ -13,7 +13,21 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ood_core import _array
 
-__all__ = ["ood_metrics", "fpr_at_recall", "group_averages"]
+__all__ = ["ood_metrics", "fpr_at_recall", "group_averages", "AVERAGE", "check_ood_set_names"]
+
+#: The row / key of the mean over the OOD sets in every result table: no OOD set or group may take it.
+AVERAGE = "average"
+
+
+def check_ood_set_names(names, where: str = "ood_images") -> None:
+    """Refuse OOD set names that a result table reserves (:data:`AVERAGE`) or that are not strings,
+    naming ``where`` (the argument) and the fix, before anything is scored."""
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{where}: OOD set name {name!r} must be a non-empty string")
+        if name == AVERAGE:
+            raise ValueError(f"{where}: an OOD set is named {AVERAGE!r}, which is reserved for the mean over the OOD "
+                             "sets (its row would be overwritten); rename that OOD set")
 
 
 def fpr_at_recall(id_scores, ood_scores, recall_level: float = 0.95) -> float:

@@ -44,7 +44,15 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ood_core._params import check_seed
+from ood_core._progress import Progress
+
 __all__ = ["ESTIMATORS", "MPEResult", "estimate_proportion", "bbe", "elkan_noto", "classifier_outputs"]
+
+#: Ceiling of ``n_bootstrap`` (DNM's ``tau_n_bootstrap`` in params.yaml).
+MAX_BOOTSTRAP = 100_000
+#: From this many resamples on, a progress line on stderr every 30 s.
+PROGRESS_FROM = 10_000
 
 ESTIMATORS = ("bbe", "elkan_noto")
 
@@ -125,6 +133,7 @@ def classifier_outputs(positive, unlabeled, *, n_folds: int = 5, seed: int = 0, 
     other folds and scores the held-out one. Returns ``(positive_proba [n_p], unlabeled_proba [n_u])``
     float64: the predicted probability of the positive class.
     """
+    seed = check_seed(seed, "seed")
     from sklearn.linear_model import LogisticRegression
 
     pos, unl = _features(positive, "positive"), _features(unlabeled, "unlabeled")
@@ -171,10 +180,13 @@ def estimate_proportion(positive, unlabeled, *, estimator: str = "bbe", n_folds:
     Returns:
         :class:`MPEResult`. Same inputs and seed give the same numbers.
     """
+    seed = check_seed(seed, "seed")
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator={estimator!r} is unknown; valid: {list(ESTIMATORS)}")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap={n_bootstrap!r} must be an integer >= 0")
+    if (isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer))
+            or not 0 <= n_bootstrap <= MAX_BOOTSTRAP):
+        raise ValueError(f"n_bootstrap={n_bootstrap!r} must be an integer in [0, {MAX_BOOTSTRAP:,}] (the default is "
+                         "1000; each resample refits nothing but re-sorts both samples)")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence={confidence} must be in (0, 1)")
     if not (0.0 < delta < 1.0) or gamma < 0.0:
@@ -191,9 +203,11 @@ def estimate_proportion(positive, unlabeled, *, estimator: str = "bbe", n_folds:
     if n_bootstrap:
         rng = np.random.default_rng([seed, 1])  # apart from the split's stream
         boot = np.empty(n_bootstrap)
+        progress = Progress(f"{estimator} bootstrap", n_bootstrap, min_total=PROGRESS_FROM)
         for b in range(n_bootstrap):
             boot[b] = stat(pos_out[rng.integers(0, len(pos_out), len(pos_out))],
                            unl_out[rng.integers(0, len(unl_out), len(unl_out))])
+            progress.update(1)
         tail = 100.0 * (1.0 - confidence) / 2.0
         low, high = (float(v) for v in np.percentile(boot, [tail, 100.0 - tail]))
     return MPEResult(estimate=estimate, low=low, high=high, estimator=estimator, confidence=float(confidence),
@@ -207,10 +221,11 @@ def _features(x, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be a non-empty [n, d] array, got shape {x.shape}")
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{name} holds NaN or inf")
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    if np.any(norms == 0.0):
+    peak = np.abs(x).max(axis=1, keepdims=True)
+    if np.any(peak == 0.0):
         raise ValueError(f"{name} has all-zero rows, which have no direction to normalise")
-    return x / norms
+    x = x / peak  # first to max-abs 1: the squared norm of a 1e200-scale row would overflow to inf
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def _scores(s, name: str) -> np.ndarray:

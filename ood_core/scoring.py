@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from ood_core import _array
+from ood_core._params import check_seed
 
 __all__ = ["make_groups", "mcm", "neglabel", "dnm", "smallest_valid_n_groups"]
 
@@ -52,6 +53,7 @@ def make_groups(n_neg: int, n_groups: int, seed: int = 0) -> np.ndarray:
     ``np.random.default_rng(seed).permutation(n_neg)`` with its last ``n_neg % n_groups`` entries
     dropped, reshaped row-major (row ``g`` = group ``g``).
     """
+    seed = check_seed(seed, "seed")
     n_neg = _array.check_int_range(n_neg, "n_neg", 1, np.iinfo(np.int64).max)
     n_groups = _array.check_int_range(n_groups, "n_groups", 1, n_neg)
     q = n_neg // n_groups
@@ -195,6 +197,7 @@ def neglabel(img, id_emb, neg_emb, temperature: float = 0.01, n_groups: int = 10
     Returns:
         ``[N]`` float64 in ``(0, 1]``; higher = ID.
     """
+    seed = check_seed(seed, "seed")
     temperature = _array.check_positive_finite(temperature, "temperature")
     dtype, _, img_t, id_t, neg_t = _array.prepare_embeddings(img, id_emb, neg_emb, device)
     temperature = _array.check_temperature(temperature, dtype)
@@ -247,6 +250,7 @@ def dnm(img, id_emb, neg_emb, temperature: float = 0.01, tau: float = 0.5, n_gro
     Returns:
         ``[N]`` float64, positive; higher = ID.
     """
+    seed = check_seed(seed, "seed")
     temperature = _array.check_positive_finite(temperature, "temperature")
     tau = _array.check_fraction(tau, "tau", low=0.0, high=1.0, low_open=False, high_open=True)
     try:
@@ -256,6 +260,17 @@ def dnm(img, id_emb, neg_emb, temperature: float = 0.01, tau: float = 0.5, n_gro
     if not (math.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"sigma={sigma!r} must be a finite number >= 0")
     n_pos_samples = _array.check_int_range(n_pos_samples, "n_pos_samples", 1, np.iinfo(np.int32).max)
+    return _dnm_kernel(img, id_emb, neg_emb, temperature, tau, n_groups, seed, sigma, n_pos_samples, device,
+                       batch_size)
+
+
+def _dnm_kernel(img, id_emb, neg_emb, temperature: float, tau: float, n_groups: int, seed: int, sigma: float,
+                n_pos_samples: int, device=None, batch_size: int | None = None) -> np.ndarray:
+    """:func:`dnm` on checked parameters: ``temperature > 0`` finite, ``tau`` in ``[0, 1)``, ``sigma >= 0``
+    finite, ``n_pos_samples >= 1`` (the public function checks them; the registry's ``dnm`` method
+    calls this with parameters its typed ``ScoringParams`` already range-checked). What depends on
+    the data is checked here: the embeddings, ``n_groups`` against ``M``, the normaliser condition,
+    and the temperature and ``sigma`` against the dtype."""
     dtype, dev, img_t, id_t, neg_t = _array.prepare_embeddings(img, id_emb, neg_emb, device)
     temperature = _array.check_temperature(temperature, dtype)
     if sigma > torch.finfo(dtype).max / 64:

@@ -15,7 +15,7 @@ notebooks) do not depend on them through it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ood_core._params import param, parse, unknown_key_error
@@ -139,7 +139,15 @@ class Ablation:
     functions of :mod:`ood_study.experiments` its notebook calls; ``reads``: params keys the
     notebook reads besides ``ablations.<name>``, ``benchmark_sets.{benchmark}`` and ``evaluation``;
     ``queued``: the keys of a queued DVC experiment (empty: notebook only); ``tiny``: the grid the
-    tests run (merged into the params.yaml block)."""
+    tests run (merged into the params.yaml block).
+
+    ``run``: the function of :mod:`ood_study.experiments` that computes the ablation's sweep table
+    from params, ``run(study, params, backbone, grid, evaluation=None) -> DataFrame`` (rows as
+    :data:`ood_study.experiments.COLUMNS`); ``tests/test_ablations.py`` runs it on the tiny grid of
+    every entry, so declaring an ablation tests it. ``default``: for each grid field, the params.yaml
+    value at which the sweep must reproduce the library's own score (``"<method>.<block>.<key>"``
+    of ``method_params``, ``"*.<block>.<key>"`` for every method whose typed parameters have it, or a
+    literal value); empty when no grid point is the params.yaml setting."""
 
     name: str
     params_type: type
@@ -149,6 +157,8 @@ class Ablation:
     reads: tuple[str, ...]
     data: tuple[str, ...]
     tiny: dict[str, Any]
+    run: str = ""
+    default: dict[str, Any] = field(default_factory=dict)
     plot: SweepPlot | None = None
     queued: tuple[QueuedKey, ...] = ()
 
@@ -165,14 +175,17 @@ def _ablations(*entries: Ablation) -> dict[str, Ablation]:
 ABLATIONS: dict[str, Ablation] = _ablations(
     Ablation("tau", TauAblation, "02_ablation_tau", "DNM over tau", ("tau_sweep",),
              reads=("method_params.dnm.scoring",), data=("embeddings", "negatives"), tiny={"grid": [0.0, 0.3]},
+             run="run_tau", default={"grid": "dnm.scoring.tau"},
              plot=SweepPlot("DNM over tau: average AUROC", "tau"),
              queued=(QueuedKey("dnm", "scoring", "tau", "grid"),)),
     Ablation("temperature", TemperatureAblation, "03_ablation_temperature", "Temperature", ("temperature_sweep",),
              reads=_ALL_METHODS, data=("embeddings", "negatives"), tiny={"grid": [0.01, 1.0]},
+             run="run_temperature", default={"grid": "*.scoring.temperature"},
              plot=SweepPlot("Temperature: average AUROC", "temperature T"),
              queued=(QueuedKey(None, "scoring", "temperature", "grid"),)),
     Ablation("groups", GroupsAblation, "04_ablation_groups", "Number of groups", ("groups_sweep",),
              reads=_ALL_METHODS, data=("embeddings", "negatives"), tiny={"grid": [1, 10]},
+             run="run_groups", default={"grid": "*.scoring.n_groups"},
              plot=SweepPlot("Number of groups: average AUROC", "number of groups G"),
              queued=(QueuedKey(None, "scoring", "n_groups", "grid"),)),
     Ablation("selection", SelectionAblation, "05_ablation_selection", "Negative selection",
@@ -180,6 +193,9 @@ ABLATIONS: dict[str, Ablation] = _ablations(
              reads=("method_params.dnm", "method_params.neglabel"), data=("embeddings",),
              tiny={"density_k": [5, 10], "density_ratio_noun": [0.23], "neglabel_percentile": [0.95],
                    "neglabel_ratio": [0.15]},
+             run="run_selection", default={"density_k": "dnm.mining.k", "density_ratio_noun": "dnm.mining.ratio_noun",
+                                           "neglabel_percentile": "neglabel.mining.percentile",
+                                           "neglabel_ratio": "neglabel.mining.ratio"},
              plot=SweepPlot("Negative selection: average AUROC", "swept value (see the panel)"),
              queued=(QueuedKey("dnm", "mining", "k", "density_k"),
                      QueuedKey("dnm", "mining", "ratio_noun", "density_ratio_noun"),
@@ -187,24 +203,29 @@ ABLATIONS: dict[str, Ablation] = _ablations(
                      QueuedKey("neglabel", "mining", "ratio", "neglabel_ratio"))),
     Ablation("corpus_size", CorpusSizeAblation, "06_ablation_corpus_size", "Wild-corpus size", ("corpus_size_sweep",),
              reads=_ALL_METHODS, data=("embeddings",), tiny={"fractions": [0.5, 1.0]},
+             run="run_corpus_size", default={"fractions": 1.0},
              plot=SweepPlot("Wild-corpus size: average AUROC", "fraction of the corpus kept")),
     Ablation("false_negatives", FalseNegativesAblation, "08_false_negatives", "False negatives",
              ("false_negative_table", "tau_sweep", "score_distributions"),
              reads=("method_params.dnm.scoring", "method_params.neglabel.scoring"), data=("embeddings", "negatives"),
-             tiny={"tau_grid": [0.0, 0.3, 0.6]}),
+             tiny={"tau_grid": [0.0, 0.3, 0.6]},
+             run="run_false_negatives", default={"tau_grid": "dnm.scoring.tau"}),
     Ablation("false_negative_dose", FalseNegativeDoseAblation, "09_false_negative_dose", "False-negative dose",
              ("false_negative_dose_sweep",),
              reads=("ablations.tau", "method_params.dnm.scoring", "method_params.dnm_auto.scoring",
-                    "method_params.neglabel.scoring"), data=("embeddings", "negatives"), tiny={"rho_grid": [0.0, 0.2]}),
+                    "method_params.neglabel.scoring"), data=("embeddings", "negatives"), tiny={"rho_grid": [0.0, 0.2]},
+             run="run_false_negative_dose"),
     Ablation("density_grid", DensityGridAblation, "11_ablation_density_grid", "DNM density k x noun ratio",
              ("density_grid_sweep",), reads=("method_params.dnm",), data=("embeddings",),
-             tiny={"k": [5, 10], "ratio_noun": [0.1, 0.23]}),
+             tiny={"k": [5, 10], "ratio_noun": [0.1, 0.23]},
+             run="run_density_grid", default={"k": "dnm.mining.k", "ratio_noun": "dnm.mining.ratio_noun"}),
     Ablation("tanl", TanlAblation, "12_ablation_tanl", "TANL: gamma and memory length", ("paired_sweep",),
              reads=("method_params.tanl.scoring",), data=("embeddings", "negatives"),
-             tiny={"gamma": [0, 1], "memory_length": [10]}),
+             tiny={"gamma": [0, 1], "memory_length": [10]},
+             run="run_tanl", default={"gamma": "tanl.scoring.gamma", "memory_length": "tanl.scoring.memory_length"}),
     Ablation("renyi_order", RenyiOrderAblation, "13_ablation_renyi_order", "Renyi margin: the order r",
              ("paired_sweep",), reads=("method_params.renyi.scoring",), data=("embeddings", "negatives"),
-             tiny={"r": [1.05, 2.0]}),
+             tiny={"r": [1.05, 2.0]}, run="run_renyi_order", default={"r": "renyi.scoring.r"}),
 )
 
 #: Every notebook, in file order: the two that read metrics, and one per ablation.

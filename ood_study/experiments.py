@@ -9,7 +9,7 @@ condition ``Q * tau < (1 - tau) * K`` with few groups) gives a row with ``valid=
 metrics and the error message in ``note``.
 
 Every sweep takes ``evaluation`` (params.yaml's ``evaluation`` block, ``params.get("evaluation")``)
-for the bootstrap intervals of its rows (:func:`evaluate_method`); notebooks pass it.
+for the bootstrap intervals of its rows (:func:`method_metrics`); notebooks pass it.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from ood_study.params import EvaluationParams
 __all__ = [
     "metrics_rows",
     "score_study",
-    "score_pairs",
-    "evaluate_method",
+    "study_score_pairs",
+    "method_metrics",
     "params_by_method",
     "tau_sweep",
     "temperature_sweep",
@@ -51,16 +51,27 @@ __all__ = [
     "DELTA_COLUMNS",
     "density_grid_sweep",
     "tau_estimate_table",
+    "best_vs_true_tau",
+    "run_tau",
+    "run_temperature",
+    "run_groups",
+    "run_selection",
+    "run_corpus_size",
+    "run_false_negatives",
+    "run_false_negative_dose",
+    "run_density_grid",
+    "run_tanl",
+    "run_renyi_order",
 ]
 
 COLUMNS = ["method", "parameter", "value", "ood_set", "fpr95", "auroc", "fpr95_low", "fpr95_high", "auroc_low",
            "auroc_high", "valid", "note"]
 INTERVAL_COLUMNS = ("fpr95_low", "fpr95_high", "auroc_low", "auroc_high")
-"""Bootstrap interval bounds (percent) of every row: :func:`evaluate_method`'s ``*_low`` / ``*_high``."""
+"""Bootstrap interval bounds (percent) of every row: :func:`method_metrics`'s ``*_low`` / ``*_high``."""
 
 
 def metrics_rows(per_set: dict, **labels) -> list[dict]:
-    """:func:`evaluate_method` output -> rows with metrics in percent and the given labels.
+    """:func:`method_metrics` output -> rows with metrics in percent and the given labels.
 
     Each row has ``fpr95``, ``auroc`` and their interval bounds ``fpr95_low``, ``fpr95_high``,
     ``auroc_low``, ``auroc_high`` (percent; NaN where ``per_set`` carries no interval).
@@ -79,14 +90,14 @@ def score_study(study, method: str, negatives, scoring_params, splits=None) -> d
     """Scores (``[n]`` float64, higher = ID) of each split of ``study`` (default: all) under ``method``.
 
     Split by split, so not for a test-time method (its scores depend on the stream): use
-    :func:`score_pairs`.
+    :func:`study_score_pairs`.
     """
     m = _methods.get(method)
     splits = list(study.images) if splits is None else list(splits)
     return {s: m.score_images(study.images[s], study.texts, negatives, scoring_params) for s in splits}
 
 
-def score_pairs(study, method: str, negatives, scoring_params) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def study_score_pairs(study, method: str, negatives, scoring_params) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """OOD set -> ``(id_scores, ood_scores)`` for every OOD set of ``study``
     (:func:`ood_core.evaluation.score_pairs`: a test-time method streams the ID set with each)."""
     return _evaluation.score_pairs(method, study.images[study.id_split],
@@ -94,8 +105,8 @@ def score_pairs(study, method: str, negatives, scoring_params) -> dict[str, tupl
                                    scoring_params)
 
 
-def evaluate_method(study, method: str, negatives, scoring_params, evaluation=None, intervals: bool = True) -> dict:
-    """Score every OOD set of ``study`` with ``method``; :func:`ood_study.study.evaluate`'s metrics.
+def method_metrics(study, method: str, negatives, scoring_params, evaluation=None, intervals: bool = True) -> dict:
+    """Score every OOD set of ``study`` with ``method``; :func:`ood_study.study.metrics_per_set`'s metrics.
 
     With ``intervals`` (default) each set's dict (``"average"`` included) also holds the bootstrap
     interval bounds ``fpr95_low``, ``fpr95_high``, ``auroc_low``, ``auroc_high`` (fractions) of
@@ -103,8 +114,8 @@ def evaluate_method(study, method: str, negatives, scoring_params, evaluation=No
     ``None``: :class:`~ood_study.params.EvaluationParams`' defaults: 1,000 resamples, 95 %, seed 0,
     the values params.yaml's ``evaluation`` block ships with). ``intervals=False`` skips them.
     """
-    pairs = score_pairs(study, method, negatives, scoring_params)
-    per_set = _study.evaluate(pairs)
+    pairs = study_score_pairs(study, method, negatives, scoring_params)
+    per_set = _study.metrics_per_set(pairs)
     if intervals:
         ev = EvaluationParams() if evaluation is None else evaluation
         iv = _bootstrap.metric_intervals(pairs, n_resamples=ev.n_resamples, confidence=ev.confidence, seed=ev.seed)
@@ -126,7 +137,7 @@ def _sweep(study, method, negatives, base_params: dict, parameter: str, values, 
     for value in values:
         labels = {"method": method, "parameter": parameter, "value": value}
         try:
-            per_set = evaluate_method(study, method, negatives, replace(base_params, **{parameter: value}),
+            per_set = method_metrics(study, method, negatives, replace(base_params, **{parameter: value}),
                                       evaluation)
         except ValueError as err:  # a rejected setting is a result to show, not a crash
             rows += _invalid_rows(study, err, **labels)
@@ -201,7 +212,7 @@ def _rows_for_negatives(study, method, idx, scoring_params, parameter, value, ev
     if study.id_like is not None:
         labels["false_negative_rate"] = 100.0 * float(study.id_like[idx].mean())
     try:
-        per_set = evaluate_method(study, method, idx, scoring_params, evaluation)
+        per_set = method_metrics(study, method, idx, scoring_params, evaluation)
     except ValueError as err:
         return _invalid_rows(study, err, **labels)
     return metrics_rows(per_set, **labels)
@@ -383,7 +394,7 @@ def paired_delta_rows(pairs_by_key: dict, reference, evaluation=None, groups=Non
     ev = EvaluationParams() if evaluation is None else evaluation
     kw = dict(n_resamples=ev.n_resamples, seed=ev.seed, groups=groups)
     draws = {key: _bootstrap.bootstrap_draws(pairs, **kw) for key, pairs in pairs_by_key.items()}
-    points = {key: _study.evaluate(pairs, groups) for key, pairs in pairs_by_key.items()}
+    points = {key: _study.metrics_per_set(pairs, groups) for key, pairs in pairs_by_key.items()}
     q = [50.0 * (1.0 - ev.confidence), 50.0 * (1.0 + ev.confidence)]
     rows = []
     for key in pairs_by_key:
@@ -412,7 +423,7 @@ def paired_sweep(study, method: str, negatives, base_params, parameter: str, val
     """
     default = getattr(base_params, parameter)
     grid = list(values) + ([default] if default not in list(values) else [])
-    pairs = {v: score_pairs(study, method, negatives, replace(base_params, **{parameter: v})) for v in grid}
+    pairs = {v: study_score_pairs(study, method, negatives, replace(base_params, **{parameter: v})) for v in grid}
     out = paired_delta_rows(pairs, default, evaluation, groups).rename(columns={"key": "value"})
     out.insert(0, "parameter", parameter)
     out.insert(0, "method", method)
@@ -442,6 +453,21 @@ def density_grid_sweep(study, density_params, dnm_params, ks, ratios_noun, evalu
     return pd.DataFrame(rows)
 
 
+def best_vs_true_tau(study, sweep: pd.DataFrame, dnm_negatives, neglabel_average: dict) -> dict:
+    """Notebook 08's comparison: DNM's best tau in hindsight, the true tau of its negatives, NegLabel.
+
+    ``sweep``: a :func:`tau_sweep` of DNM on ``dnm_negatives``; ``neglabel_average``: the
+    ``"average"`` entry of :func:`method_metrics` for NegLabel (fractions, with ``auroc_low`` /
+    ``auroc_high``). Returns ``best_tau`` (the swept tau with the highest average AUROC,
+    :func:`best_value`), ``true_tau`` (the ID-like fraction of ``dnm_negatives``; NaN without
+    ground truth), ``neglabel_auroc``, ``neglabel_auroc_low``, ``neglabel_auroc_high`` (percent).
+    """
+    idx = np.asarray(dnm_negatives, dtype=np.int64)
+    true_tau = np.nan if study.id_like is None else float(study.id_like[idx].mean())
+    return {"best_tau": best_value(sweep, "auroc"), "true_tau": true_tau,
+            **{f"neglabel_{k}": 100.0 * neglabel_average[k] for k in ("auroc", "auroc_low", "auroc_high")}}
+
+
 def tau_estimate_table(sweep: pd.DataFrame, estimate: dict, truth: float, params_tau: float) -> pd.DataFrame:
     """One row comparing DNM's estimated tau with the truth and the AUROC it gets (notebook 09).
 
@@ -463,3 +489,77 @@ def tau_estimate_table(sweep: pd.DataFrame, estimate: dict, truth: float, params
         "auroc_at_estimate": avg.loc[estimate["estimate"], "auroc"], "params_tau": params_tau,
         "auroc_at_params_tau": avg.loc[params_tau, "auroc"], "best_tau_in_hindsight": best,
         "auroc_at_best_tau": avg.loc[best, "auroc"]}])
+
+
+# ------------------------------------------------------------------------------------------------
+# Each ablation's sweep from params (the ``run`` of its ``ood_study.ablations`` entry): one call
+# ``run(study, params, backbone, grid, evaluation=None)``, ``grid`` its typed ``ablations.<name>``
+# block, the negatives those the ``mine`` stage kept (``study.negatives``).
+
+
+def run_tau(study, params, backbone: str, grid, evaluation=None) -> pd.DataFrame:
+    """:func:`tau_sweep` of DNM over ``grid.grid`` (notebook 02)."""
+    return tau_sweep(study, study.negatives("dnm"), scoring_params(params, "dnm", backbone), grid.grid, evaluation)
+
+
+def run_temperature(study, params, backbone: str, grid, evaluation=None) -> pd.DataFrame:
+    """:func:`temperature_sweep` of every listed method taking a temperature (notebook 03)."""
+    scoring = params_by_method(params, backbone, "temperature")
+    return temperature_sweep(study, {m: study.negatives(m) for m in scoring}, scoring, grid.grid, evaluation)
+
+
+def run_groups(study, params, backbone: str, grid, evaluation=None) -> pd.DataFrame:
+    """:func:`groups_sweep` of every listed grouped method (notebook 04)."""
+    scoring = params_by_method(params, backbone, "n_groups")
+    return groups_sweep(study, {m: study.negatives(m) for m in scoring}, scoring, grid.grid, evaluation)
+
+
+def run_selection(study, params, backbone: str, grid, evaluation=None) -> pd.DataFrame:
+    """:func:`density_selection_sweep` and :func:`neglabel_selection_sweep`, one table (notebook 05)."""
+    return pd.concat([
+        density_selection_sweep(study, mining_params(params, "dnm", backbone), scoring_params(params, "dnm", backbone),
+                                grid.density_k, grid.density_ratio_noun, evaluation),
+        neglabel_selection_sweep(study, mining_params(params, "neglabel", backbone),
+                                 scoring_params(params, "neglabel", backbone), grid.neglabel_percentile,
+                                 grid.neglabel_ratio, evaluation),
+    ], ignore_index=True)
+
+
+def run_corpus_size(study, params, backbone: str, grid, evaluation=None) -> pd.DataFrame:
+    """:func:`corpus_size_sweep` over ``grid.fractions`` (notebook 06)."""
+    return corpus_size_sweep(study, params, backbone, grid.fractions, grid.seed, evaluation)
+
+
+def run_false_negatives(study, params, backbone: str, grid, evaluation=None) -> pd.DataFrame:
+    """:func:`tau_sweep` of DNM over ``grid.tau_grid`` (notebook 08)."""
+    return tau_sweep(study, study.negatives("dnm"), scoring_params(params, "dnm", backbone), grid.tau_grid,
+                     evaluation)
+
+
+def run_false_negative_dose(study, params, backbone: str, grid, evaluation=None) -> pd.DataFrame:
+    """:func:`false_negative_dose_sweep` on DNM's negatives (notebook 09; simulated ground truth needed)."""
+    return false_negative_dose_sweep(study, study.negatives("dnm"), scoring_params(params, "neglabel", backbone),
+                                     scoring_params(params, "dnm", backbone),
+                                     scoring_params(params, "dnm_auto", backbone), grid.rho_grid, grid.seed,
+                                     evaluation)
+
+
+def run_density_grid(study, params, backbone: str, grid, evaluation=None) -> pd.DataFrame:
+    """:func:`density_grid_sweep` over ``grid.k x grid.ratio_noun`` (notebook 11)."""
+    return density_grid_sweep(study, mining_params(params, "dnm", backbone), scoring_params(params, "dnm", backbone),
+                              grid.k, grid.ratio_noun, evaluation)
+
+
+def run_tanl(study, params, backbone: str, grid, evaluation=None) -> pd.DataFrame:
+    """:func:`paired_sweep` of TANL over ``grid.gamma`` and over ``grid.memory_length`` (notebook 12)."""
+    tanl = scoring_params(params, "tanl", backbone)
+    negatives = study.negatives("tanl")
+    return pd.concat([paired_sweep(study, "tanl", negatives, tanl, "gamma", grid.gamma, evaluation),
+                      paired_sweep(study, "tanl", negatives, tanl, "memory_length", grid.memory_length, evaluation)],
+                     ignore_index=True)
+
+
+def run_renyi_order(study, params, backbone: str, grid, evaluation=None) -> pd.DataFrame:
+    """:func:`paired_sweep` of the Renyi margin over its order ``grid.r`` (notebook 13)."""
+    return paired_sweep(study, "renyi", study.negatives("renyi"), scoring_params(params, "renyi", backbone), "r",
+                        grid.r, evaluation)

@@ -19,7 +19,8 @@ from ood_core import methods as _methods
 
 __all__ = ["titled", "method_order", "method_palette", "mark_rejected", "plot_columns", "BAND_NOTE",
            "interval_columns", "line_with_band", "twin_lines_with_bands", "bars_with_intervals", "delta_panel",
-           "LINE_STYLES", "zoom_to_intervals", "legend_outside"]
+           "LINE_STYLES", "zoom_to_intervals", "legend_outside",
+           "false_negative_dose_figure"]
 
 #: (line style, marker) pairs, each distinguishable from the others in grey print and where lines
 #: coincide (a curve of one colour drawn twice stays two curves): series i takes LINE_STYLES[i].
@@ -274,6 +275,61 @@ def plot_columns(sweep, tag: str, backbone: str | None):
         series = [_methods.get(m).title if s == "average" else "" for m, s in zip(sweep["method"], sweep["ood_set"])]
     where = f"{tag}, {backbone}" if backbone else tag
     return sweep.assign(series=series, panel=[f"{p} ({where})" for p in sweep["parameter"]])
+
+
+DOSE_VARIANTS = ("neglabel", "oracle", "params", "auto")
+"""The variants of :func:`ood_study.experiments.false_negative_dose_sweep`, in legend order."""
+
+
+def false_negative_dose_figure(average, params_tau: float, estimator: str, title: str):
+    """Notebook 09's dose figure: a new ``matplotlib`` figure with three panels.
+
+    ``average``: the valid ``"average"`` rows of a :func:`~ood_study.experiments.false_negative_dose_sweep`
+    (``value`` = rho as a fraction; ``auroc``, ``fpr95`` and their ``*_low`` / ``*_high`` in %; ``variant``;
+    ``false_negative_rate`` in %; ``tau``, ``tau_low``, ``tau_high`` fractions). Panels 1 and 2: average
+    AUROC and FPR95 against ``100 * rho``, one line per variant present (:data:`DOSE_VARIANTS` order:
+    NegLabel, DNM at tau = rho, DNM at ``params_tau``, DNM with tau estimated), each with its 95 %
+    bootstrap band; panel 3: the ``auto`` variant's estimated tau (%) with its interval as error bars
+    against the true ID-like share, beside the line y = x. ``estimator`` names the estimate in the legend.
+    """
+    import matplotlib.pyplot as plt
+
+    _require_columns(average, ["variant", "value", "auroc", "fpr95", *interval_columns("auroc"),
+                               *interval_columns("fpr95"), "false_negative_rate", "tau", "tau_low", "tau_high"],
+                     "the dose figure")
+    dnm_auto = _methods.get("dnm_auto").color
+    variants = {  # label, colour; each its own (line style, marker): NegLabel and DNM at rho = 0 coincide
+        "neglabel": ("NegLabel", _methods.get("neglabel").color),
+        "oracle": ("DNM, tau = rho (oracle)", _methods.get("dnm").color),
+        "params": (f"DNM, tau = {params_tau} (params)", "0.35"),
+        "auto": ("DNM, tau estimated", dnm_auto),
+    }
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for ax, metric, label in ((axes[0], "auroc", "average AUROC (%)"), (axes[1], "fpr95", "average FPR95 (%)")):
+        for variant, (style, marker) in zip(DOSE_VARIANTS, LINE_STYLES):
+            rows = average[average["variant"] == variant].sort_values("value")
+            if rows.empty:
+                continue
+            name, colour = variants[variant]
+            x = 100 * rows["value"].to_numpy(float)
+            ax.plot(x, rows[metric].to_numpy(float), linestyle=style, marker=marker, color=colour, label=name,
+                    alpha=0.9)
+            low, high = interval_columns(metric)
+            ax.fill_between(x, rows[low].to_numpy(float), rows[high].to_numpy(float), color=colour, alpha=0.12)
+        ax.set(xlabel="rho: ID-like share of the negatives (%)", ylabel=label)
+    axes[1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(0.0, -0.28), ncol=2)  # below the data
+    ax = axes[2]
+    rows = average[average["variant"] == "auto"].sort_values("false_negative_rate")
+    x = rows["false_negative_rate"].to_numpy(float)
+    tau, tau_low, tau_high = (100 * rows[c].to_numpy(float) for c in ("tau", "tau_low", "tau_high"))
+    ax.plot(x, x, "-", color="0.4", label="y = rho (truth)")
+    ax.errorbar(x, tau, yerr=[tau - tau_low, tau_high - tau], fmt="o--", capsize=3, color=dnm_auto,
+                label=f"estimate, 95 % bootstrap ({estimator})")
+    ax.set(xlabel="rho: ID-like share of the negatives (%)", ylabel="estimated tau (%)")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(0.0, -0.28))  # below the data
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 
 
 def delta_panel(ax, rows, x: str, label: str, metric: str = "auroc") -> None:

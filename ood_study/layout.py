@@ -33,19 +33,56 @@ simulated benchmark carries "simulated" in its path.
 
 from __future__ import annotations
 
+import os
+import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Layout", "study_name", "TEXT_FILES"]
+__all__ = ["Layout", "study_name", "check_name", "write_text_atomic", "NAME_PATTERN", "TEXT_FILES"]
+
+#: The one rule for a name that becomes a file or folder name (a stage argument, a benchmark, backbone,
+#: method, set or notebook name, a ``benchmark_sets`` key): letters, digits, ``.``, ``_``, ``+``, ``-``,
+#: starting with a letter or digit, so it is one path component (no ``/``, no ``..``, not absolute).
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}"
+_NAME = re.compile(NAME_PATTERN)
+_PLACEHOLDER = re.compile(r"\{[a-z_]+\}")  # dvc.yaml's templates ("{benchmark}-{backbone}", ood_study.pipeline)
 
 # the text feature files of a study, in TextFeatures order (see the module docstring)
 TEXT_FILES = ("id.npy", "candidates.npy", "csp_adjectives.npy")
 ID_LIKE_FILE = "id_like.npy"
 
 
+def check_name(where: str, value) -> str:
+    """``value`` if it is a name by :data:`NAME_PATTERN`, else a ``ValueError`` naming ``where`` (the
+    argument or dotted params key), the value and the rule. Called at every edge where a name enters
+    (stage arguments, params.yaml keys and lists) and again by every :class:`Layout` path, so no
+    written path leaves the project root."""
+    if not isinstance(value, str) or not _NAME.fullmatch(_PLACEHOLDER.sub("x", value)) or ".." in value:
+        raise ValueError(f"{where} = {value!r} is not a valid name: a name becomes a file or folder name, so it must "
+                         f"match {NAME_PATTERN} (letters, digits, '.', '_', '+', '-'; no '/', no '..', at most 100 "
+                         "characters), e.g. 'simulated' or 'ViT-B-16'; fix the argument or the params.yaml key")
+    return value
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file in its folder renamed over it, so a
+    failure while writing (an encoding error, a full disk) leaves the previous file whole."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def study_name(benchmark: str, backbone: str) -> str:
     """``("simulated", "ViT-B-16")`` -> ``"simulated-ViT-B-16"``."""
-    return f"{benchmark}-{backbone}"
+    return f"{check_name('benchmark', benchmark)}-{check_name('backbone', backbone)}"
 
 
 @dataclass(frozen=True)
@@ -55,6 +92,9 @@ class Layout:
     root: Path = Path(".")
 
     def _p(self, *parts: str) -> Path:
+        """``root/part/...``; every part is one name (:func:`check_name`), so the path stays under the root."""
+        for part in parts:
+            check_name("a path component", part)
         return Path(self.root).joinpath(*parts)
 
     # --- data -------------------------------------------------------------------------------------
@@ -68,28 +108,28 @@ class Layout:
         return self._p("data", "image_sets")
 
     def image_set_manifest(self, name: str) -> Path:
-        return self.image_sets_dir / f"{name}.tsv"
+        return self._p("data", "image_sets", f"{check_name('image set', name)}.tsv")
 
     def embeddings_dir(self, study: str) -> Path:
         return self._p("data", "embeddings", study)
 
     def text_dir(self, study: str) -> Path:
-        return self.embeddings_dir(study) / "text"
+        return self._p("data", "embeddings", study, "text")
 
     def text_file(self, study: str, name: str) -> Path:
-        return self.text_dir(study) / name
+        return self._p("data", "embeddings", study, "text", name)
 
     def images_dir(self, study: str) -> Path:
-        return self.embeddings_dir(study) / "images"
+        return self._p("data", "embeddings", study, "images")
 
     def image_file(self, study: str, split: str) -> Path:
-        return self.images_dir(study) / f"{split}.npy"
+        return self._p("data", "embeddings", study, "images", f"{check_name('split', split)}.npy")
 
     def negatives_dir(self, study: str) -> Path:
         return self._p("data", "negatives", study)
 
     def negatives(self, study: str, method: str) -> Path:
-        return self.negatives_dir(study) / f"{method}.npy"
+        return self._p("data", "negatives", study, f"{check_name('method', method)}.npy")
 
     # --- the folders of params.yaml `paths:` -----------------------------------------------------
     def _param_dir(self, params, key: str) -> Path | None:
@@ -97,7 +137,8 @@ class Layout:
         if value in (None, ""):
             return None
         path = Path(value)
-        return path if path.is_absolute() else self._p(str(path))
+        # a configured folder: the user's choice, anywhere (relative: to the project root)
+        return path if path.is_absolute() else Path(self.root) / path
 
     def data_root(self, params) -> Path:
         """``paths.data_root``: the folder holding every real image set (relative: to the root)."""
@@ -116,22 +157,22 @@ class Layout:
         return self._p("results", study)
 
     def scores(self, study: str, method: str) -> Path:
-        return self.results_dir(study) / "scores" / f"{method}.npz"
+        return self._p("results", study, "scores", f"{check_name('method', method)}.npz")
 
     def score_details(self, study: str, method: str) -> Path:
-        return self.results_dir(study) / "scores" / f"{method}.json"
+        return self._p("results", study, "scores", f"{check_name('method', method)}.json")
 
     @property
     def metrics_root(self) -> Path:
         return self._p("metrics")
 
     def metrics_dir(self, study: str) -> Path:
-        return self.metrics_root / study
+        return self._p("metrics", study)
 
     def metrics(self, study: str, method: str) -> Path:
         """A method's metrics per OOD set and group, with intervals and seed spread (the report's and
         notebooks' input; committed, not a DVC metric)."""
-        return self.metrics_dir(study) / f"{method}.json"
+        return self._p("metrics", study, f"{check_name('method', method)}.json")
 
     def summary_metrics(self, study: str, method: str) -> Path:
         """A method's handful of summary numbers: the DVC metrics (``dvc exp show``)."""
@@ -150,7 +191,7 @@ class Layout:
         return self._p("results", "interactive", owner, notebook)
 
     def sweep_csv(self, study: str, notebook: str) -> Path:
-        return self.results_dir(study) / "sweeps" / f"{notebook}.csv"
+        return self._p("results", study, "sweeps", f"{check_name('notebook', notebook)}.csv")
 
     @property
     def report(self) -> Path:
@@ -163,11 +204,11 @@ class Layout:
     def notebook_source(self, notebook: str) -> Path:
         """The notebook's code: its jupytext-paired percent script (``notebooks/jupytext.toml``), what
         its stage runs and DVC tracks, so saving or running the ``.ipynb`` never makes the stage stale."""
-        return self.notebooks_dir / f"{notebook}.py"
+        return self._p("notebooks", f"{check_name('notebook', notebook)}.py")
 
     def notebook_file(self, notebook: str) -> Path:
         """The ``.ipynb`` a person opens in JupyterLab (paired with :meth:`notebook_source`)."""
-        return self.notebooks_dir / f"{notebook}.ipynb"
+        return self._p("notebooks", f"{check_name('notebook', notebook)}.ipynb")
 
 
 def find_root(start: str | Path | None = None) -> Path:

@@ -53,6 +53,6 @@ def methods_taking(params: StudyParams, parameter: str, block: str = "scoring") 
 
 
 def _known_backbones():
-    from ood_core.backbones import BACKBONES
+    from ood_core.backbones import BACKBONES, RANDOM_WEIGHT_BACKBONES
 
-    return BACKBONES
+    return {**BACKBONES, **RANDOM_WEIGHT_BACKBONES}

@@ -26,10 +26,12 @@ from typing import Any, Mapping
 import yaml
 
 from ood_core._params import param, parse, unknown_key_error
+from ood_study.layout import check_name
 
 __all__ = ["StudyParams", "UnlistedParamError", "EvaluationParams", "load_params", "SIMULATED", "PARAMS_FILE"]
 
 PARAMS_FILE = "params.yaml"
+MAX_PROCESSES = 1024  # encoder.processes over all nodes; one launch on this machine is bounded by its devices
 SIMULATED = "simulated"  # the offline benchmark (ood_core.simulate): its numbers are never the paper's
 
 
@@ -73,10 +75,12 @@ class PromptParams:
 class EncoderParams:
     precision: str = param("fp16", choices=("fp16", "amp", "fp32"))
     preprocess: str = param("paper", choices=("paper", "openclip"))
-    batch_size: int = param(256, low=1)
-    num_workers: int = param(8, low=0)
+    batch_size: int = param(256, low=1, high=65_536)
+    num_workers: int = param(8, low=0, high=256)
     skip_unreadable: bool = param(False)
-    processes: int = param(1, low=1, doc="> 1: the embedding stages run that many ranks under torchrun")
+    processes: int = param(1, low=1, high=MAX_PROCESSES,
+                           doc="> 1: the embedding stages run that many ranks under torchrun; at most 1024, and "
+                               "a launch on this machine at most one per GPU (one per CPU core without CUDA)")
     decode: str = param("pil", choices=("pil", "gpu"),
                         doc="gpu: JPEG decode + paper resize/crop on the GPU (ood_core.features.gpu_decode)")
 
@@ -85,11 +89,12 @@ class EncoderParams:
 class EvaluationParams:
     """Error bars of every metric (ood_core.bootstrap; docs/methods.md §4)."""
 
-    n_resamples: int = param(1000, low=1, doc="bootstrap resamples of the images (ID and OOD separately)")
+    n_resamples: int = param(1000, low=1, high=100_000, doc="bootstrap resamples of the images (ID and OOD "
+                                                             "separately); ceiling 100,000 (ood_core.bootstrap)")
     confidence: float = param(0.95, low=0.0, high=1.0, low_open=True, high_open=True,
                               doc="coverage of the percentile interval")
     seed: int = param(0, low=0, doc="seeds the bootstrap resamples")
-    n_seeds: int = param(5, low=1, doc="seeded methods (random groups / stream) are rerun with seeds "
+    n_seeds: int = param(5, low=1, high=100, doc="seeded methods (random groups / stream) are rerun with seeds "
                                        "seed..seed+n_seeds-1 of their scoring block; 1: no seed spread")
 
 
@@ -104,6 +109,7 @@ def _names(value: Any, where: str, valid=None) -> tuple[str, ...]:
         raise ValueError(f"{where} = {value!r} must be a non-empty list of names"
                          + (f" from {sorted(valid)}" if valid is not None else ""))
     for v in value:
+        check_name(where, v)
         if valid is not None and v not in valid:
             raise unknown_key_error(where, v, valid)
     if len(set(value)) != len(value):
@@ -115,6 +121,12 @@ def _check_sets(name: str, sets: BenchmarkSets) -> BenchmarkSets:
     """The shape of one benchmark's block; its set names are checked against the registries by the
     embedding stages (:func:`ood_study.stages.embed.check_sets`)."""
     where = f"benchmark_sets.{name}"
+    check_name(f"{where}.id", sets.id)
+    for ood in sets.ood:
+        check_name(f"{where}.ood", ood)
+        if ood in GROUP_RESERVED:
+            raise ValueError(f"{where}.ood lists {ood!r}, a name reserved for the mean over the OOD sets in every "
+                             "result table; rename that set")
     if name == SIMULATED:
         if not isinstance(sets.simulation, Mapping):
             raise ValueError(f"{where}.simulation = {sets.simulation!r} must be a mapping of the simulated "
@@ -173,6 +185,8 @@ def _check_image_sets(raw: Any) -> dict[str, str]:
     raw = {} if raw is None else raw
     if not isinstance(raw, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
         raise ValueError(f"image_sets = {raw!r} must map image-set names to their folders under paths.data_root")
+    for key in raw:
+        check_name("image_sets key", key)
     return dict(raw)
 
 
@@ -239,6 +253,8 @@ def parse_tree(raw: Any, source: str = PARAMS_FILE) -> dict:
     sets_raw = raw["benchmark_sets"]
     if not isinstance(sets_raw, Mapping):
         raise ValueError("benchmark_sets must map benchmark names to {id, ood}")
+    for name in sets_raw:
+        check_name("benchmark_sets key", name)
     tree: dict = {
         "benchmark_sets": {name: _check_sets(name, parse(BenchmarkSets, block, f"benchmark_sets.{name}"))
                            for name, block in sets_raw.items()},
@@ -251,6 +267,7 @@ def parse_tree(raw: Any, source: str = PARAMS_FILE) -> dict:
         raise ValueError("method_params must map method names to {mining, scoring} blocks")
     tree["methods"] = _names(raw["methods"], "methods", method_blocks)
     for name, block in method_blocks.items():
+        check_name("method_params key", name)
         if not isinstance(block, Mapping) or set(block) - {"mining", "scoring"}:
             bad = sorted(set(block) - {"mining", "scoring"}) if isinstance(block, Mapping) else block
             raise ValueError(f"method_params.{name} = {bad!r}: a method block holds only `mining:` and `scoring:`")

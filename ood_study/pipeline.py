@@ -120,8 +120,9 @@ def stages() -> list[Stage]:
               comment="DVC metrics: a handful of summary numbers per method (ood_study.study.summary_metrics); "
                       "the per-set metrics file is a committed output the report and notebooks read."),
         *(_notebook_stage(name) for name in NOTEBOOKS),
-        Stage("report", "ood_study.stages.report", deps=(str(L.metrics_root),),
-              outs=({str(L.report): {"cache": False}},)),
+        # cached (not `cache: false`): DVC removes an output before re-running its stage, and results/ is not
+        # in git, so only its cache can bring back the last good report after a failing run (`dvc checkout`).
+        Stage("report", "ood_study.stages.report", deps=(str(L.metrics_root),), outs=(str(L.report),)),
     ]
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ood_core.metrics import group_averages
 from ood_study.layout import Layout, study_name
+from ood_study.metric_keys import TABLE_METRICS, metric_label, metric_name
 from ood_study.params import SIMULATED, StudyParams
 
 __all__ = ["PUBLISHED", "load_metrics", "main_table", "long_table", "backbone_table", "published_table",
@@ -42,6 +43,8 @@ PUBLISHED_NOTE = ("– = not confirmed by a primary source; TANL: only its abstr
                   "no per-set cells; Rényi margin: none")
 PUBLISHED_UNCONFIRMED = {("dnm", "sun", "fpr95"): 16.90, ("dnm", "average", "fpr95"): 16.90}
 PUBLISHED_SOURCE = {"benchmark": "imagenet1k", "backbone": "ViT-B-16"}
+LABELS = tuple(metric_label(m) for m in TABLE_METRICS)
+"""``("FPR95", "AUROC")``: the keys the tables read from the metrics files and their column labels."""
 
 
 def load_metrics(layout: Layout, study: str, methods) -> dict[str, dict]:
@@ -60,8 +63,8 @@ def load_metrics(layout: Layout, study: str, methods) -> dict[str, dict]:
 
 def main_table(metrics: dict[str, dict], ood_sets) -> pd.DataFrame:
     """Rows = methods (in the order of ``metrics``), columns = (OOD set, FPR95/AUROC), average last; in %."""
-    columns = pd.MultiIndex.from_product([[*ood_sets, "average"], ["FPR95", "AUROC"]])
-    rows = {m: [metrics[m][k][s] for s in [*ood_sets, "average"] for k in ("FPR95", "AUROC")] for m in metrics}
+    columns = pd.MultiIndex.from_product([[*ood_sets, "average"], list(LABELS)])
+    rows = {m: [metrics[m][k][s] for s in [*ood_sets, "average"] for k in LABELS] for m in metrics}
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
 
@@ -78,12 +81,12 @@ def interval_table(metrics: dict[str, dict], ood_sets) -> pd.DataFrame:
     where a metrics file has none (written before the intervals existed). The percentile interval
     need not be symmetric around the value, so tables print both bounds: ``value [low, high]``.
     """
-    columns = pd.MultiIndex.from_product([[*ood_sets, "average"], ["FPR95", "AUROC"]])
+    columns = pd.MultiIndex.from_product([[*ood_sets, "average"], list(LABELS)])
     rows = {}
     for m, by_metric in metrics.items():
         row = []
         for s in [*ood_sets, "average"]:
-            for k in ("FPR95", "AUROC"):
+            for k in LABELS:
                 key = _interval_key(by_metric, k)
                 iv = by_metric[key].get(s) if key else None
                 row.append(math.nan if iv is None else (float(iv["low"]), float(iv["high"])))
@@ -105,9 +108,9 @@ def with_interval(value: float, interval=None, missing: str = "–") -> str:
 def seed_spread_table(metrics: dict[str, dict], ood_sets) -> pd.DataFrame:
     """Std over seeds (in %) of the seeded methods (those whose metrics carry ``<KEY>_seed_std``),
     in :func:`main_table`'s layout; empty (no rows) when no method has a seed spread."""
-    columns = pd.MultiIndex.from_product([[*ood_sets, "average"], ["FPR95", "AUROC"]])
-    rows = {m: [by_metric[f"{k}_seed_std"].get(s, math.nan) for s in [*ood_sets, "average"] for k in ("FPR95", "AUROC")]
-            for m, by_metric in metrics.items() if all(f"{k}_seed_std" in by_metric for k in ("FPR95", "AUROC"))}
+    columns = pd.MultiIndex.from_product([[*ood_sets, "average"], list(LABELS)])
+    rows = {m: [by_metric[f"{k}_seed_std"].get(s, math.nan) for s in [*ood_sets, "average"] for k in LABELS]
+            for m, by_metric in metrics.items() if all(f"{k}_seed_std" in by_metric for k in LABELS)}
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns) if rows else pd.DataFrame(columns=columns)
 
 
@@ -117,7 +120,7 @@ def long_table(metrics: dict[str, dict], ood_sets) -> pd.DataFrame:
     rows = []
     for m in metrics:
         for s in [*ood_sets, "average"]:
-            for k in ("FPR95", "AUROC"):
+            for k in LABELS:
                 key = _interval_key(metrics[m], k)
                 iv = metrics[m][key].get(s) if key else None
                 rows.append({"method": m, "ood_set": s, "metric": k, "value": metrics[m][k][s],
@@ -136,15 +139,15 @@ def backbone_table(metrics_by_backbone: dict[str, dict[str, dict]]) -> pd.DataFr
     if not metrics_by_backbone:
         raise ValueError("no backbone has metrics: run the score stages (`dvc repro`) first")
     methods = list(dict.fromkeys(m for metrics in metrics_by_backbone.values() for m in metrics))
-    columns = pd.MultiIndex.from_product([list(metrics_by_backbone), ["FPR95", "AUROC"]])
+    columns = pd.MultiIndex.from_product([list(metrics_by_backbone), list(LABELS)])
     rows = {m: [metrics[m][k]["average"] if m in metrics else math.nan
-                for metrics in metrics_by_backbone.values() for k in ("FPR95", "AUROC")] for m in methods}
+                for metrics in metrics_by_backbone.values() for k in LABELS] for m in methods}
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
 
 def published_table() -> pd.DataFrame:
     """docs/methods.md §6 in :func:`main_table`'s layout (real set names), NaN where unconfirmed."""
-    columns = pd.MultiIndex.from_product([list(_SETS), ["FPR95", "AUROC"]])
+    columns = pd.MultiIndex.from_product([list(_SETS), list(LABELS)])
     rows = {m: [math.nan if v is None else v for s in _SETS for v in cells[s]] for m, cells in PUBLISHED.items()}
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
@@ -300,10 +303,6 @@ PUBLISHED_OPENOOD_SOURCE = {"backbone": "ViT-B-16",
 UNCONFIRMED_MARK = "†"
 
 
-def _metric_key(metric: str) -> str:
-    return {"FPR95": "fpr95", "AUROC": "auroc"}[metric]
-
-
 def group_table(metrics: dict[str, dict], groups: dict[str, tuple[str, ...]]) -> pd.DataFrame:
     """Rows = methods, columns = (group, FPR95/AUROC) then the overall average; in %.
 
@@ -317,15 +316,15 @@ def group_table(metrics: dict[str, dict], groups: dict[str, tuple[str, ...]]) ->
     if not groups:
         raise ValueError("group_table needs the benchmark's groups (benchmark_sets.<name>.groups in params.yaml)")
     names = [*groups, "average"]
-    columns = pd.MultiIndex.from_product([names, ["FPR95", "AUROC"]])
+    columns = pd.MultiIndex.from_product([names, list(LABELS)])
     rows = {}
     for method, by_metric in metrics.items():
-        per_set = {s: {k: by_metric[k][s] for k in ("FPR95", "AUROC")} for s in {m for g in groups.values() for m in g}
-                   if all(s in by_metric[k] for k in ("FPR95", "AUROC"))}
+        per_set = {s: {k: by_metric[k][s] for k in LABELS} for s in {m for g in groups.values() for m in g}
+                   if all(s in by_metric[k] for k in LABELS)}
         computed = group_averages(per_set, {g: sets for g, sets in groups.items()
-                                            if any(g not in by_metric[k] for k in ("FPR95", "AUROC"))})
+                                            if any(g not in by_metric[k] for k in LABELS)})
         rows[method] = [by_metric[k][g] if g in by_metric[k] else computed[g][k]
-                        for g in names for k in ("FPR95", "AUROC")]
+                        for g in names for k in LABELS]
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
 
@@ -334,24 +333,24 @@ def published_openood_table(include_unconfirmed: bool = False) -> pd.DataFrame:
 
     ``include_unconfirmed=True`` fills in :data:`PUBLISHED_OPENOOD_UNCONFIRMED` (secondary sources).
     """
-    columns = pd.MultiIndex.from_product([list(OPENOOD_GROUPS), ["FPR95", "AUROC"]])
+    columns = pd.MultiIndex.from_product([list(OPENOOD_GROUPS), list(LABELS)])
     rows = {}
     for method, cells in PUBLISHED_OPENOOD.items():
         values = []
         for group in OPENOOD_GROUPS:
-            for metric, value in zip(("FPR95", "AUROC"), cells[group]):
+            for metric, value in zip(LABELS, cells[group]):
                 if value is None and include_unconfirmed:
-                    value = PUBLISHED_OPENOOD_UNCONFIRMED.get((method, group, _metric_key(metric)))
+                    value = PUBLISHED_OPENOOD_UNCONFIRMED.get((method, group, metric_name(metric)))
                 values.append(math.nan if value is None else value)
         rows[method] = values
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
 
 def _published_openood_cell(method: str, group: str, metric: str) -> str:
-    confirmed = dict(zip(("FPR95", "AUROC"), PUBLISHED_OPENOOD.get(method, {}).get(group, (None, None))))[metric]
+    confirmed = dict(zip(LABELS, PUBLISHED_OPENOOD.get(method, {}).get(group, (None, None))))[metric]
     if confirmed is not None:
         return f"{confirmed:.2f}"
-    unconfirmed = PUBLISHED_OPENOOD_UNCONFIRMED.get((method, group, _metric_key(metric)))
+    unconfirmed = PUBLISHED_OPENOOD_UNCONFIRMED.get((method, group, metric_name(metric)))
     return "–" if unconfirmed is None else f"{unconfirmed:.2f}{UNCONFIRMED_MARK}"
 
 
@@ -362,7 +361,7 @@ def openood_side_by_side(ours: pd.DataFrame, title: str) -> str:
     (:data:`PUBLISHED_OPENOOD_UNCONFIRMED`), ``–`` = none found. Sources and the FPR95 caveat follow
     the table.
     """
-    cols = [(g, k) for g in OPENOOD_GROUPS for k in ("FPR95", "AUROC")]
+    cols = [(g, k) for g in OPENOOD_GROUPS for k in LABELS]
     header = "| method | numbers | " + " | ".join(f"{g} {k}" for g, k in cols) + " |"
     lines = [f"**{title}**", "", header, "|" + "---|" * (2 + len(cols))]
     methods = list(dict.fromkeys([*ours.index, *PUBLISHED_OPENOOD]))
@@ -448,6 +447,8 @@ def delta_sections(params: StudyParams, layout: Layout, benchmark: str, backbone
     """Markdown: every method's Δ against each of :data:`DELTA_REFERENCES` that the study ran."""
     from ood_study.experiments import paired_delta_rows
 
+    if not any(ref in params.methods for ref in DELTA_REFERENCES) or len(params.methods) < 2:
+        return []  # nothing to compare: no reference ran, or it is the only method
     study = study_name(benchmark, backbone)
     sets = params.sets(benchmark)
     pairs = {m: load_pairs(layout, study, m, sets.id, sets.ood) for m in params.methods}

@@ -1,7 +1,7 @@
 """One study = one benchmark (ID set + OOD sets) embedded by one backbone, loaded from its files.
 
 Adds no math and imports no method code (so the notebooks that only read metrics do not depend
-on it): scoring a study is :func:`ood_study.experiments.score_pairs`; metrics come from
+on it): scoring a study is :func:`ood_study.experiments.study_score_pairs`; metrics come from
 :mod:`ood_core.metrics`, paths from :mod:`ood_study.layout`.
 """
 
@@ -23,13 +23,13 @@ from ood_core.features import TextFeatures
 from ood_core.features.files import read_features
 from ood_core.metrics import group_averages
 from ood_core.text.corpus import Corpus
-from ood_study.layout import ID_LIKE_FILE, TEXT_FILES, Layout, study_name
+from ood_study.layout import ID_LIKE_FILE, TEXT_FILES, Layout, study_name, write_text_atomic
+from ood_study.metric_keys import METRIC_NAMES, metric_label
 from ood_study.params import SIMULATED
 
-__all__ = ["Study", "load_study", "evaluate", "pair_arrays", "summarize", "write_json", "write_npz", "round_sig",
-           "SIG_DIGITS", "METRIC_NAMES", "METRIC_KEYS", "ci_suffix", "seed_spread"]
+__all__ = ["Study", "load_study", "metrics_per_set", "pair_arrays", "summarize", "write_json", "write_npz", "round_sig",
+           "SIG_DIGITS", "METRIC_NAMES", "ci_suffix", "seed_spread"]
 
-METRIC_NAMES = ("fpr95", "auroc", "aupr_in", "aupr_out")
 SIG_DIGITS = 6
 """Significant digits of every computed float the pipeline writes (see :func:`round_sig`)."""
 
@@ -103,15 +103,16 @@ def load_study(layout: Layout, benchmark: str, backbone: str, id_split: str | No
     return Study(layout, benchmark, backbone, corpus, texts, images, id_split, list(ood_splits), id_like)
 
 
-def evaluate(pairs: dict[str, tuple[np.ndarray, np.ndarray]], groups=None) -> dict[str, dict]:
+def metrics_per_set(pairs: dict[str, tuple[np.ndarray, np.ndarray]], groups=None) -> dict[str, dict]:
     """Metrics (fractions) per OOD set, per group of sets and their ``"average"``, ID as positives.
 
-    ``pairs``: OOD set -> ``(id_scores, ood_scores)`` (:func:`ood_study.experiments.score_pairs`;
+    ``pairs``: OOD set -> ``(id_scores, ood_scores)`` (:func:`ood_study.experiments.study_score_pairs`;
     a test-time method's ID scores differ per OOD set). ``groups``: optional group -> its sets
     (``params.sets(benchmark).groups``, e.g. OpenOOD's near / far), each the mean over its sets.
     """
     if not pairs:
         raise ValueError("no OOD sets to evaluate")
+    _metrics.check_ood_set_names(pairs, "pairs")
     per_set = {s: _metrics.ood_metrics(id_scores, ood_scores) for s, (id_scores, ood_scores) in pairs.items()}
     per_set.update(group_averages({s: per_set[s] for s in pairs}, groups))
     per_set["average"] = {m: float(np.mean([per_set[s][m] for s in pairs])) for m in METRIC_NAMES}
@@ -138,15 +139,15 @@ def summarize(per_set: dict[str, dict], intervals: dict | None = None, seed_spre
     ``{set: std}`` (the full spread is in the details JSON). ``dvc metrics show`` flattens the
     nesting into columns (``FPR95_ci95.<set>.low``).
     """
-    out = {key: {s: round(100.0 * v[m], 2) for s, v in per_set.items()} for m, key in METRIC_KEYS.items()}
+    out = {metric_label(m): {s: round(100.0 * v[m], 2) for s, v in per_set.items()} for m in METRIC_NAMES}
     if intervals is not None:
         suffix = ci_suffix(confidence)
-        for m, key in METRIC_KEYS.items():
-            out[f"{key}_{suffix}"] = {s: {"low": round(100.0 * iv[m][0], 2), "high": round(100.0 * iv[m][1], 2)}
+        for m in METRIC_NAMES:
+            out[f"{metric_label(m)}_{suffix}"] = {s: {"low": round(100.0 * iv[m][0], 2), "high": round(100.0 * iv[m][1], 2)}
                                       for s, iv in intervals.items()}
     if seed_spread is not None:
-        for m, key in METRIC_KEYS.items():
-            out[f"{key}_seed_std"] = {s: round(100.0 * sp[m]["std"], 2) for s, sp in seed_spread.items()}
+        for m in METRIC_NAMES:
+            out[f"{metric_label(m)}_seed_std"] = {s: round(100.0 * sp[m]["std"], 2) for s, sp in seed_spread.items()}
     return out
 
 
@@ -167,7 +168,7 @@ def summary_metrics(view: dict, method: str) -> dict:
     out: dict = {}
     for group in SUMMARY_SETS:
         tag = "" if group == "average" else f"_{group}"
-        for key in ("AUROC", "FPR95"):
+        for key in (metric_label("auroc"), metric_label("fpr95")):
             if group not in view.get(key, {}):
                 continue
             out[f"{key}{tag}"] = view[key][group]
@@ -180,10 +181,6 @@ def summary_metrics(view: dict, method: str) -> dict:
     return {method: out}
 
 
-METRIC_KEYS = {"fpr95": "FPR95", "auroc": "AUROC", "aupr_in": "AUPR_IN", "aupr_out": "AUPR_OUT"}
-"""Metric name (fractions, :data:`METRIC_NAMES`) -> its key in the DVC metrics view (percent)."""
-
-
 def ci_suffix(confidence: float) -> str:
     """``"ci95"`` for 0.95: the suffix of the interval keys in :func:`summarize`'s view."""
     return f"ci{100.0 * float(confidence):g}".replace(".", "_")
@@ -192,7 +189,7 @@ def ci_suffix(confidence: float) -> str:
 def seed_spread(per_seed: dict[int, dict[str, dict]]) -> dict[str, dict[str, dict]]:
     """Spread of each metric over reruns with different seeds (fractions).
 
-    ``per_seed``: seed -> :func:`evaluate`'s result. Returns set (plus ``"average"``) -> metric ->
+    ``per_seed``: seed -> :func:`metrics_per_set`'s result. Returns set (plus ``"average"``) -> metric ->
     ``{"mean", "std", "min", "max"}``; ``std`` is the sample standard deviation (``ddof=1``; 0 for
     a single seed).
     """
@@ -211,9 +208,7 @@ def seed_spread(per_seed: dict[int, dict[str, dict]]) -> dict[str, dict[str, dic
 
 def write_json(path: Path, obj) -> None:
     """Deterministic JSON (sorted keys, fixed indentation) so reruns are byte-identical."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")  # a failure keeps the old file
 
 
 def round_sig(obj, digits: int = SIG_DIGITS):

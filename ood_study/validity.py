@@ -54,7 +54,7 @@ def published_long(methods=(*FITTED_TO, *HELD_OUT)) -> pd.DataFrame:
 def heldout_table(simulated: dict[str, dict], methods=HELD_OUT) -> pd.DataFrame:
     """Simulated beside published, per (method, set), in %.
 
-    ``simulated``: method -> :func:`ood_study.experiments.evaluate_method` output (fractions, keyed by
+    ``simulated``: method -> :func:`ood_study.experiments.method_metrics` output (fractions, keyed by
     the simulated set names ``sim-<set>``; interval bounds ``fpr95_low`` ... where computed).
     Columns: ``method, set, fpr95, fpr95_low, fpr95_high, fpr95_pub, fpr95_err, auroc, auroc_low,
     auroc_high, auroc_pub, auroc_err, unconfirmed_fpr95``; ``*_err`` = simulated - published (NaN

@@ -66,10 +66,10 @@ def mine_negatives(study, params, methods, backbone: str = "ViT-B-16") -> dict[s
 
 
 def world_metrics(study, negatives: dict, params, methods, backbone: str = "ViT-B-16") -> dict[str, dict]:
-    """method -> :func:`ood_study.experiments.evaluate_method` (fractions, bootstrap intervals from
+    """method -> :func:`ood_study.experiments.method_metrics` (fractions, bootstrap intervals from
     params.yaml's ``evaluation``) on ``study`` with ``negatives`` (:func:`mine_negatives`)."""
-    from ood_study.experiments import evaluate_method
+    from ood_study.experiments import method_metrics
     from ood_study.method_params import scoring_params
 
-    return {m: evaluate_method(study, m, negatives[m], scoring_params(params, m, backbone),
+    return {m: method_metrics(study, m, negatives[m], scoring_params(params, m, backbone),
                                params.get("evaluation")) for m in methods}

@@ -231,12 +231,12 @@ def test_group_intervals_are_those_of_the_per_draw_mean_over_the_group():
 
 
 def test_evaluate_adds_group_means_and_keeps_the_average_over_sets():
-    from ood_study.study import evaluate
+    from ood_study.study import metrics_per_set
 
     rng = np.random.default_rng(5)
     id_s = rng.normal(1.0, 1.0, 50)
     pairs = {name: (id_s, rng.normal(shift, 1.0, 30)) for name, shift in (("a", 0.0), ("b", 0.8), ("c", -1.0))}
-    per_set = evaluate(pairs, {"near": ("a", "b"), "far": ("c",)})
+    per_set = metrics_per_set(pairs, {"near": ("a", "b"), "far": ("c",)})
     for m in ("fpr95", "auroc"):
         assert per_set["near"][m] == pytest.approx((per_set["a"][m] + per_set["b"][m]) / 2, abs=1e-15)
         assert per_set["far"][m] == per_set["c"][m]

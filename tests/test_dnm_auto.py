@@ -137,9 +137,11 @@ def test_false_negative_dose_sweep_sets_the_dose_it_says():
     sp = dnm.ScoringParams(n_groups=5)
     auto = dnm_auto.ScoringParams(n_groups=5, tau_n_bootstrap=20)
     from ood_core.methods import neglabel
+    from ood_study.params import EvaluationParams
 
+    few = EvaluationParams(n_resamples=50)  # the metrics' bootstrap is not under test here: keep it cheap
     sweep = ex.false_negative_dose_sweep(study, negatives, neglabel.ScoringParams(n_groups=5), sp, auto,
-                                         [0.0, 0.1, 0.4], seed=0)
+                                         [0.0, 0.1, 0.4], seed=0, evaluation=few)
     avg = sweep[sweep.ood_set == "average"]
     assert set(avg.variant) == {"neglabel", "oracle", "params", "auto"} and avg.valid.all()
     n = int(100 / 0.4)  # 100 ID-like labels fill the largest dose: a fixed set of 250
@@ -157,7 +159,7 @@ def test_false_negative_dose_sweep_sets_the_dose_it_says():
     zero = avg[avg.value == 0.0].set_index("variant")
     assert zero.loc["oracle", "auroc"] == pytest.approx(zero.loc["neglabel", "auroc"])
     again = ex.false_negative_dose_sweep(study, negatives, neglabel.ScoringParams(n_groups=5), sp, auto,
-                                         [0.0, 0.1, 0.4], seed=0)
+                                         [0.0, 0.1, 0.4], seed=0, evaluation=few)
     assert again.equals(sweep)
 
 

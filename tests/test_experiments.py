@@ -85,7 +85,7 @@ def test_tau_zero_matches_neglabel_on_the_same_negatives():
     s = _synthetic_study()
     neg = np.arange(0, 80, 2)
     sweep = ex.tau_sweep(s, neg, dnm.ScoringParams(n_groups=4, tau=0.5), [0.0, 0.3])
-    neglabel_metrics = ex.evaluate_method(s, "neglabel", neg, neglabel.ScoringParams(n_groups=4))
+    neglabel_metrics = ex.method_metrics(s, "neglabel", neg, neglabel.ScoringParams(n_groups=4))
     row = sweep[(sweep.value == 0.0) & (sweep.ood_set == "ood")].iloc[0]
     assert row.auroc == pytest.approx(100 * neglabel_metrics["ood"]["auroc"])
     assert row.fpr95 == pytest.approx(100 * neglabel_metrics["ood"]["fpr95"])
@@ -120,11 +120,11 @@ def test_sweep_rows_carry_bootstrap_intervals_around_the_value():
     # the same numbers as metric_intervals on the method's pairs, in percent
     sp = dnm.ScoringParams(tau=0.5, n_groups=20)
     ev = EvaluationParams()
-    iv = bootstrap.metric_intervals(ex.score_pairs(s, "dnm", neg, sp), n_resamples=ev.n_resamples,
+    iv = bootstrap.metric_intervals(ex.study_score_pairs(s, "dnm", neg, sp), n_resamples=ev.n_resamples,
                                     confidence=ev.confidence, seed=ev.seed)
     row = ok[ok.ood_set == "average"].iloc[0]
     assert (row.auroc_low, row.auroc_high) == pytest.approx((100 * iv["average"]["auroc"][0], 100 * iv["average"]["auroc"][1]))
-    plain = ex.evaluate_method(s, "dnm", neg, sp, intervals=False)
+    plain = ex.method_metrics(s, "dnm", neg, sp, intervals=False)
     assert "auroc_low" not in plain["ood"]
     assert ex.metrics_rows(plain)[0]["auroc_low"] != ex.metrics_rows(plain)[0]["auroc_low"]  # NaN
 
@@ -160,7 +160,7 @@ def test_density_grid_sweep_equals_dnm_mining_at_each_cell():
     assert [(r.k, r.ratio_noun) for r in average.itertuples()] == [(3, 0.1), (3, 0.3), (5, 0.1), (5, 0.3)]
     for row in average.itertuples():
         idx = methods.get("dnm").select_negatives(study.texts, replace(mp, k=row.k, ratio_noun=row.ratio_noun))
-        want = ex.evaluate_method(study, "dnm", idx, sp)["average"]
+        want = ex.method_metrics(study, "dnm", idx, sp)["average"]
         assert row.n_negatives == len(idx)
         assert row.auroc == pytest.approx(100 * want["auroc"]) and row.fpr95 == pytest.approx(100 * want["fpr95"])
         assert row.false_negative_rate == pytest.approx(100 * study.id_like[idx].mean())
@@ -185,3 +185,25 @@ def test_tau_estimate_table_reads_the_sweep_at_the_estimate_the_params_and_the_b
     assert (row["best_tau_in_hindsight"], row["auroc_at_best_tau"]) == (0.5, 90.0)
     (no_truth,) = ex.tau_estimate_table(sweep, est, truth=float("nan"), params_tau=0.7).to_dict("records")
     assert no_truth["covered"] is None
+
+
+def test_best_vs_true_tau_reads_the_sweep_the_ground_truth_and_neglabel_interval():
+    import pandas as pd
+
+    study = _synthetic_study()  # corpus labels 0..5 are ID-like
+    sweep = pd.DataFrame({"ood_set": ["average", "ood", "average", "average"], "valid": [True, True, True, False],
+                          "value": [0.0, 0.3, 0.3, 0.6], "auroc": [80.0, 99.0, 85.0, np.nan]})
+    out = ex.best_vs_true_tau(study, sweep, [0, 1, 10, 11, 12, 13, 14, 15],
+                              {"auroc": 0.9, "auroc_low": 0.875, "auroc_high": 0.925})
+    assert out["best_tau"] == 0.3           # the average row, not the per-set 99
+    assert out["true_tau"] == 2 / 8         # 2 of the 8 negatives are ID-like
+    assert (out["neglabel_auroc"], out["neglabel_auroc_low"], out["neglabel_auroc_high"]) == (90.0, 87.5, 92.5)
+    no_truth = ex.best_vs_true_tau(replace_id_like(study), sweep, [0, 1], {"auroc": 0.5, "auroc_low": 0.5,
+                                                                           "auroc_high": 0.5})
+    assert np.isnan(no_truth["true_tau"])
+
+
+def replace_id_like(study):
+    from dataclasses import replace
+
+    return replace(study, id_like=None)

@@ -37,8 +37,21 @@ CORPUS = Corpus(words=["rock", "red", "tree", "soft"], is_adj=np.array([False, T
                 lexnames=["noun.object", "adj.all", "noun.plant", "adj.all"], offsets=np.array([1, 2, 3, 4]))
 
 
-def test_a_recording_source_is_a_feature_source():
-    assert isinstance(RecordingSource(), FeatureSource)
+def test_the_real_feature_sources_implement_the_interface_with_its_signatures():
+    """Both feature sources the pipeline uses define every method of ``FeatureSource`` with the
+    interface's parameters (a runtime ``isinstance`` only checks that the names exist)."""
+    import inspect
+
+    from ood_core.features.clip import ClipFeatures
+    from ood_core.simulate import SimulatedWorld
+
+    members = [n for n, v in vars(FeatureSource).items() if inspect.isfunction(v) and not n.startswith("_")]
+    assert sorted(members) == ["encode_labels", "id_labels", "image_features"]
+    for cls in (ClipFeatures, SimulatedWorld):
+        for name in members:
+            want = list(inspect.signature(getattr(FeatureSource, name)).parameters)
+            got = list(inspect.signature(getattr(cls, name)).parameters)
+            assert got == want, f"{cls.__name__}.{name}{got} != FeatureSource.{name}{want}"
 
 
 def test_csp_features_average_raw_template_features_then_normalise():

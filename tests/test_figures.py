@@ -251,5 +251,55 @@ def test_notebooks_draw_no_twin_axes_and_zoom_auroc():
                                                            "09_false_negative_dose")}
     assert "twin_lines" not in text["05_ablation_selection"] and "zoom_to_intervals" in text["05_ablation_selection"]
     assert 'kind="point"' in text["01_main_results"] and "zoom_to_intervals" in text["01_main_results"]
-    assert "figures.LINE_STYLES" in text["09_false_negative_dose"]
-    assert "ax.legend(fontsize=\"small\")" not in text["09_false_negative_dose"]  # default placement: on the data
+    assert "figures.false_negative_dose_figure" in text["09_false_negative_dose"]
+    import inspect
+
+    dose = inspect.getsource(figures.false_negative_dose_figure)  # notebook 09's figure
+    assert "LINE_STYLES" in dose
+    assert "ax.legend(fontsize=\"small\")" not in dose  # default placement: on the data
+
+
+def _dose_average():
+    """Two doses (rho 0.0, 0.2) x four variants; auto also has its tau estimate (fractions)."""
+    rows = []
+    for variant, base in (("neglabel", 80.0), ("oracle", 85.0), ("params", 82.0), ("auto", 84.0)):
+        for rho, shift in ((0.2, -5.0), (0.0, 0.0)):  # unsorted on purpose: the lines sort by rho
+            rows.append({"variant": variant, "value": rho, "auroc": base + shift, "auroc_low": base + shift - 1,
+                         "auroc_high": base + shift + 2, "fpr95": 30.0 - shift, "fpr95_low": 28.0 - shift,
+                         "fpr95_high": 33.0 - shift, "false_negative_rate": 100 * rho,
+                         "tau": rho + 0.01 if variant == "auto" else np.nan,
+                         "tau_low": rho - 0.02 if variant == "auto" else np.nan,
+                         "tau_high": rho + 0.05 if variant == "auto" else np.nan})
+    return pd.DataFrame(rows)
+
+
+def test_dose_figure_draws_each_variant_its_band_and_the_estimates_against_the_truth():
+    fig = figures.false_negative_dose_figure(_dose_average(), params_tau=0.5, estimator="bbe", title="t")
+    auroc_ax, fpr_ax, tau_ax = fig.axes[:3]
+    lines = {line.get_label(): line for line in auroc_ax.get_lines()}
+    assert list(lines) == ["NegLabel", "DNM, tau = rho (oracle)", "DNM, tau = 0.5 (params)", "DNM, tau estimated"]
+    np.testing.assert_allclose(lines["NegLabel"].get_xdata(), [0.0, 20.0])        # 100 * rho, sorted
+    np.testing.assert_allclose(lines["NegLabel"].get_ydata(), [80.0, 75.0])
+    np.testing.assert_allclose(lines["DNM, tau = rho (oracle)"].get_ydata(), [85.0, 80.0])
+    assert lines["DNM, tau = 0.5 (params)"].get_linestyle() == ":"
+    assert to_rgba(lines["DNM, tau estimated"].get_color()) == to_rgba(methods.get("dnm_auto").color)
+    fpr_lines = {line.get_label(): line for line in fpr_ax.get_lines()}
+    np.testing.assert_allclose(fpr_lines["DNM, tau estimated"].get_ydata(), [30.0, 35.0])
+    bands = [c for c in auroc_ax.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 4
+    ys = bands[0].get_paths()[0].vertices[:, 1]  # NegLabel's band spans its interval: 74..77 at rho 0.2
+    assert ys.min() == pytest.approx(74.0) and ys.max() == pytest.approx(82.0)
+    truth, = [line for line in tau_ax.get_lines() if line.get_label() == "y = rho (truth)"]
+    np.testing.assert_allclose(truth.get_xdata(), [0.0, 20.0])
+    np.testing.assert_allclose(truth.get_ydata(), [0.0, 20.0])
+    (errorbar,) = tau_ax.containers
+    np.testing.assert_allclose(errorbar.lines[0].get_ydata(), [1.0, 21.0])          # 100 * tau
+    segments = errorbar.lines[2][0].get_segments()                                   # -2 / +5 points
+    np.testing.assert_allclose([(s[0][1], s[1][1]) for s in segments], [(-2.0, 5.0), (18.0, 25.0)])
+    assert "bbe" in errorbar.get_label()
+    plt.close(fig)
+
+
+def test_dose_figure_names_a_missing_column():
+    with pytest.raises(ValueError, match="tau_low"):
+        figures.false_negative_dose_figure(_dose_average().drop(columns="tau_low"), 0.5, "bbe", "t")

@@ -178,6 +178,7 @@ def test_device_path_raises_the_pil_paths_error_for_an_unreadable_file(mixed_fol
                            image_size=S))
 
 
+@pytest.mark.slow  # every image of the mini benchmark; the decode paths are also compared on small inputs above
 @pytest.mark.parametrize("device", DEVICES)
 def test_the_mini_benchmarks_images_equal_the_pil_path(tmp_path, device):
     mini = pytest.importorskip("ood_study.mini_benchmark")

@@ -91,8 +91,8 @@ def test_paired_sweep_adds_the_default_and_compares_each_point_with_it():
     default = out[out["value"] == 1.05]
     assert default["is_reference"].all() and (default["delta_auroc"] == 0).all()
     point = out[(out["value"] == 2.0) & (out["ood_set"] == "ood")].iloc[0]
-    p2 = ex.score_pairs(study, "renyi", negatives, renyi.ScoringParams(r=2.0))
-    p0 = ex.score_pairs(study, "renyi", negatives, base)
+    p2 = ex.study_score_pairs(study, "renyi", negatives, renyi.ScoringParams(r=2.0))
+    p0 = ex.study_score_pairs(study, "renyi", negatives, base)
     want = 100 * (metrics.ood_metrics(*p2["ood"])["auroc"] - metrics.ood_metrics(*p0["ood"])["auroc"])
     assert point["delta_auroc"] == pytest.approx(want, abs=1e-9)
     assert point["delta_auroc_low"] <= point["delta_auroc_high"]

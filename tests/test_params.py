@@ -91,7 +91,7 @@ def test_the_shipped_params_parse_and_every_method_block_validates():
     (lambda r: r["methods"].append("dmn"), r"unknown parameter 'methods\.dmn' \(did you mean methods\.'dnm'\?\)"),
     (lambda r: r.update(benchmarks=["imagenet"]), r"'benchmarks\.imagenet' \(did you mean benchmarks\.'imagenet1k'\?\)"),
     (lambda r: r["encoder"].update(precision="fp8"), r"encoder\.precision = 'fp8' is not valid"),
-    (lambda r: r["encoder"].update(batch_size=0), r"encoder\.batch_size = 0 is out of range: must be in \[1, inf\)"),
+    (lambda r: r["encoder"].update(batch_size=0), r"encoder\.batch_size = 0 is out of range: must be in \[1, 65536\]"),
     (lambda r: r["method_params"]["dnm"].update(minning={}), r"method_params\.dnm = \['minning'\]"),
     (lambda r: r["ablations"].update(tau=[0.1]), r"ablations = .* must map ablation names to their grids"),
 ])

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import yaml
 
+from ood_core import methods
 from ood_study import experiments, pipeline
 from ood_study.ablations import ABLATIONS, NOTEBOOKS, parse_ablation, stage_name
 from ood_study.layout import Layout
+from ood_study.method_params import methods_taking
 from ood_study.params import load_params
 from ood_study.queue_sweep import SWEEPS
 
@@ -85,7 +87,19 @@ def test_each_ablation_is_wired_once_params_sweep_notebook_queue_tiny_grid():
     for name, ablation in ABLATIONS.items():
         grid = parse_ablation(name, params.get(f"ablations.{name}"))
         assert isinstance(grid, ablation.params_type)
-        assert parse_ablation(name, {**params.get(f"ablations.{name}"), **ablation.tiny})  # the tests' grid parses
+        tiny = parse_ablation(name, {**params.get(f"ablations.{name}"), **ablation.tiny})  # the tests' grid
+        assert {f: getattr(tiny, f) for f in ablation.tiny} == {f: tuple(v) for f, v in ablation.tiny.items()}
+        assert callable(getattr(experiments, ablation.run, None)), f"{name}: experiments.{ablation.run} does not exist"
+        assert set(ablation.default) <= set(grid.__dataclass_fields__), f"{name}: default names no grid field"
+        for spec in ablation.default.values():  # a params key names a method and a field of its typed block
+            if isinstance(spec, str):
+                method, block, key = spec.split(".")
+                owners = methods_taking(params, key, block) if method == "*" else [method]
+                assert owners, f"{name}: no listed method takes {key}"
+                for owner in owners:
+                    m = methods.get(owner)
+                    typed = m.scoring_params if block == "scoring" else m.mining_params
+                    assert key in typed.__dataclass_fields__, f"{name}: {owner}'s {block} has no {key}"
         for sweep in ablation.sweeps:
             assert callable(getattr(experiments, sweep)), f"{name}: experiments.{sweep} does not exist"
         assert set(ablation.sweeps) <= _called(ablation.notebook), f"{ablation.notebook} does not call {ablation.sweeps}"

@@ -72,6 +72,7 @@ def test_clip_source_builds_csp_features_as_the_released_code(tiny_encoder, data
     assert source.image_features("sun").shape == (3, 8)
 
 
+@pytest.mark.e2e  # every stage (corpus, embed, mine, score) on the real layout
 def test_stages_on_a_real_layout_with_a_random_weight_model(tiny_encoder, data_root, tmp_path, monkeypatch):
     from ood_core.features import encoders, image_sets
     from ood_study.stages import corpus, embed, mine, score
@@ -89,6 +90,8 @@ def test_stages_on_a_real_layout_with_a_random_weight_model(tiny_encoder, data_r
     for m in mp:  # every method with groups (also those added later): 2 groups for the tiny corpus
         if isinstance(mp[m].get("scoring"), dict) and "n_groups" in mp[m]["scoring"]:
             mp[m]["scoring"]["n_groups"] = 2
+        if isinstance(mp[m].get("scoring"), dict) and "n_activated" in mp[m]["scoring"]:
+            mp[m]["scoring"]["n_activated"] = 100  # TANL picks from the corpus: 428 candidates here
     mp["dnm"]["scoring"]["tau"] = 0.1
     params_path = tmp_path / "params.yaml"
     params_path.write_text(yaml.safe_dump(raw))

@@ -201,3 +201,14 @@ def test_summary_metrics_are_a_handful_of_numbers_per_method():
     # no groups, no intervals: the averages alone
     assert summary_metrics({"AUROC": {"average": 1.0}, "FPR95": {"average": 2.0}}, "mcm") == {
         "mcm": {"AUROC": 1.0, "FPR95": 2.0}}
+
+
+def test_metric_label_is_the_one_mapping_between_names_and_file_keys():
+    from ood_study.metric_keys import METRIC_NAMES, metric_label, metric_name
+
+    assert [metric_label(m) for m in METRIC_NAMES] == ["FPR95", "AUROC", "AUPR_IN", "AUPR_OUT"]
+    assert [metric_name(metric_label(m)) for m in METRIC_NAMES] == list(METRIC_NAMES)
+    with pytest.raises(ValueError, match="valid metrics"):
+        metric_label("FPR95")
+    with pytest.raises(ValueError, match="valid labels"):
+        metric_name("fpr95")

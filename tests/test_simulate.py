@@ -64,6 +64,7 @@ def test_unknown_split_lists_valid_ones(world):
 
 # --- determinism -----------------------------------------------------------------------------------
 
+@pytest.mark.slow  # rebuilds every concept vector from scratch, twice
 def test_same_params_give_identical_bytes_after_a_fresh_build(corpus):
     cfg = S.SimulationConfig(dim=16, images_per_id_class=2, images_per_ood_class=2)
     sub = _sub_corpus(corpus, ["abacus", "red", "pine", "cathedral", "striped"])
@@ -110,6 +111,7 @@ def test_concepts_follow_the_documented_recursion(world):
 
 # --- statistics ------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # text features of the whole corpus
 def test_statistics_within_documented_bands(world, corpus):
     st = world.statistics()
     # docs/simulation.md: calibrated to CLIP ViT-B/16 (matched ~0.3, mismatched ~0.2).
@@ -186,6 +188,7 @@ def test_ood_sets_are_disjoint_from_the_id_closure_and_each_other(world):
 
 # --- end to end ------------------------------------------------------------------------------------
 
+@pytest.mark.e2e  # simulator -> mining -> scoring -> metrics on a tenth of the corpus
 def test_end_to_end_mine_score_metrics(world, corpus):
     mining = pytest.importorskip("ood_core.mining")
     scoring = pytest.importorskip("ood_core.scoring")

@@ -86,9 +86,9 @@ class TextFeatures:
     is_adj: np.ndarray
 
     def __post_init__(self) -> None:
-        self.is_adj = np.asarray(self.is_adj, dtype=bool)
-        if len(self.candidates) != len(self.is_adj):
-            raise ValueError(f"candidates has {len(self.candidates)} rows but is_adj has {len(self.is_adj)}")
+        from ood_core._array import as_bool_vector
+
+        self.is_adj = as_bool_vector(self.is_adj, "is_adj", len(self.candidates))
         if len(self.csp_adjectives) != int(self.is_adj.sum()):
             raise ValueError(f"csp_adjectives has {len(self.csp_adjectives)} rows for {int(self.is_adj.sum())} "
                              "adjectives")

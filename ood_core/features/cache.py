@@ -162,8 +162,14 @@ class EmbeddingCache:
         fix = (f"make it writable for this user (for a folder shared by a group: chgrp <group> {self.root}; "
                f"chmod g+ws {self.root}; umask 002) or point the cache at a writable folder "
                "(params.yaml: paths.cache_dir)")
+        if self.root.exists() and not self.root.is_dir():
+            raise NotADirectoryError(f"embedding cache folder {self.root} is a file, not a folder; point "
+                                     "params.yaml paths.cache_dir at a folder (or move the file away)")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise NotADirectoryError(f"embedding cache folder {self.root} cannot be created: a file is in its path; "
+                                     "point params.yaml paths.cache_dir at a folder") from None
         except OSError as err:
             raise PermissionError(f"embedding cache folder {self.root} cannot be created ({err}); {fix}") from err
         effective = os.access in os.supports_effective_ids
@@ -172,5 +178,13 @@ class EmbeddingCache:
                                   f"features could not be stored; {fix}")
 
     def save(self, key: str, features, meta: dict | None = None) -> Path:
-        """Atomically store ``features`` (float32) under ``key`` with ``meta`` in the sidecar."""
-        return write_features(self.path(key), features, meta)
+        """Atomically store ``features`` (float32) under ``key`` with ``meta`` in the sidecar; features
+        holding NaN or inf are refused (an entry is reused by every later run)."""
+        array = np.asarray(features, dtype=np.float32)
+        bad = ~np.isfinite(array)
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0]) if array.ndim else 0
+            raise ValueError(f"refusing to cache {int(bad.sum())} NaN/inf feature value(s) (first in row {row}) under "
+                             f"{self.path(key)}: the encoder produced non-finite features (fp16 overflow? try "
+                             "encoder.precision: fp32); nothing was stored")
+        return write_features(self.path(key), array, meta)

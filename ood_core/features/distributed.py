@@ -10,7 +10,8 @@ Ranks (``torchrun --nproc-per-node N ...``; :func:`init_from_env`) take contiguo
 batches (:func:`shard`). Each finished batch is written at once, atomically, as a part file under
 ``<cache>/partial/<key>/`` (a feature pair of :mod:`ood_core.features.files`, its item indices in
 the sidecar). After a barrier, rank 0 joins the parts in batch order into the content-addressed
-entry ``<cache>/<key>.npy`` and removes the parts. A run that is killed leaves its finished parts
+entry ``<cache>/<key>.npy`` and removes the parts, unless another run computing the same entry
+still holds them (a shared ``flock`` on ``partial/<key>.lock``; the last one out removes them). A run that is killed leaves its finished parts
 (never a half-written one that reads as valid: parts are checked by their sha256) and no entry,
 so the next run encodes only the missing batches.
 
@@ -180,6 +181,22 @@ def encode_sharded(
         return _load_entry(cache, key, hit=True, n_encoded=0, n_resumed=0, ranks=ranks)
     cache.require_writable()
     folder = cache.root / PARTIAL_DIR / key
+    # Held (shared) from the first look at the parts until the entry is joined: another run computing the
+    # same entry removes the parts folder only when no one holds it (see _remove_parts).
+    writing = _PartsLock(folder)
+    writing.acquire_shared()
+    try:
+        result = _encode_parts(cache, key, fields, folder, n_items, batch_size, encode, meta_fn, ranks)
+    finally:
+        writing.release()
+    _barrier()
+    if ranks.is_main:
+        _remove_parts(folder)
+    return _load_entry(cache, key, hit=False, n_encoded=result[0], n_resumed=result[1], ranks=ranks)
+
+
+def _encode_parts(cache, key, fields, folder: Path, n_items, batch_size, encode, meta_fn, ranks) -> tuple[int, int]:
+    """Encode this rank's missing batches as parts and (rank 0) join them into the entry: ``(encoded, resumed)``."""
     all_batches = batches(n_items, batch_size)
     mine = shard(len(all_batches), ranks.rank, ranks.world_size)
     todo = [b for b in mine if _read_part(_part_path(folder, b), all_batches[b], key) is None]
@@ -202,13 +219,64 @@ def encode_sharded(
     _barrier()
     if ranks.is_main:  # should it fail, torchrun stops the other ranks (they wait at the barrier)
         _join_parts(cache, key, fields, folder, all_batches, meta_fn)
-    _barrier()
-    return _load_entry(cache, key, hit=False, n_encoded=done, n_resumed=n_resumed, ranks=ranks)
+    return done, n_resumed
+
+
+class _PartsLock:
+    """An advisory ``flock`` on ``partial/<key>.lock`` (kept: removing a lock file races with its users).
+
+    Every process writing or reading the parts of one entry holds it shared; the parts folder is
+    removed only under the exclusive lock, taken without waiting, so never while another process
+    (another run computing the same entry) is writing there. Where the file system has no locks,
+    the parts are left in place (they are reused or ignored, never wrong).
+    """
+
+    def __init__(self, folder: Path):
+        self.path = folder.with_name(folder.name + ".lock")
+        self.handle = None
+
+    def _lock(self, flags) -> bool:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "a+b")
+        try:
+            fcntl.flock(self.handle, flags)
+            return True
+        except OSError:
+            self.release()
+            return False
+
+    def acquire_shared(self) -> bool:
+        import fcntl
+
+        return self._lock(fcntl.LOCK_SH)
+
+    def try_exclusive(self) -> bool:
+        import fcntl
+
+        return self._lock(fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()  # closing the file releases the lock
+            self.handle = None
+
+
+def _remove_parts(folder: Path) -> None:
+    """Remove ``folder`` (the entry is stored) unless another process is still writing or reading there."""
+    lock = _PartsLock(folder)
+    if lock.try_exclusive():
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            lock.release()
 
 
 def _join_parts(cache, key, fields, folder: Path, all_batches, meta_fn) -> None:
     if cache.load(key) is not None:  # another run finished the same entry meanwhile
-        shutil.rmtree(folder, ignore_errors=True)
         return
     chunks, index_chunks, missing = [], [], []
     for b, rows in enumerate(all_batches):
@@ -228,7 +296,6 @@ def _join_parts(cache, key, fields, folder: Path, all_batches, meta_fn) -> None:
     indices = np.concatenate(index_chunks) if index_chunks else np.empty((0,), np.int64)
     meta = {"fields": fields, **(meta_fn(indices) if meta_fn else {})}
     cache.save(key, np.ascontiguousarray(features, dtype=np.float32), meta)
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _load_entry(cache, key: str, *, hit: bool, n_encoded: int, n_resumed: int, ranks: Ranks) -> ShardedResult:

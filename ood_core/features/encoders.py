@@ -31,6 +31,7 @@
 from __future__ import annotations
 
 import difflib
+import io
 import json
 import os
 import tempfile
@@ -40,6 +41,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from ood_core._params import check_seed
 
 # The backbone names live in ood_core.backbones (no imports), so name checks need not import this module.
 from ood_core.backbones import BACKBONES, RANDOM_WEIGHT_BACKBONES, is_random_weights
@@ -68,13 +71,16 @@ def register_model_config(name: str, config: dict, directory: str | os.PathLike 
     """Make an architecture ``config`` (open_clip's JSON schema) loadable as model ``name``.
 
     ``config`` needs ``embed_dim``, ``vision_cfg`` and ``text_cfg``. The JSON is written to
-    ``directory`` (a fresh temporary folder by default) and registered with
+    ``directory`` (by default a temporary folder, removed once registered) and registered with
     ``open_clip.add_model_config``. Returns ``name``. Used for tiny random-weight test models.
     """
     missing = [k for k in ("embed_dim", "vision_cfg", "text_cfg") if k not in config]
     if missing:
         raise ValueError(f"model config {name!r} lacks {missing}; open_clip needs embed_dim, vision_cfg, text_cfg")
-    folder = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="ood_core_models_"))
+    if directory is None:  # open_clip reads the JSON when registering: nothing stays in the temp folder
+        with tempfile.TemporaryDirectory(prefix="ood_core_models_") as tmp:
+            return register_model_config(name, config, tmp)
+    folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.json").write_text(json.dumps(config))
     open_clip_module().add_model_config(folder)
@@ -153,6 +159,9 @@ def _valid_model_names() -> list[str]:
 
 
 def _check_model_name(model: str) -> None:
+    if not isinstance(model, str) or not model:
+        raise ValueError(f"model={model!r} must be an open_clip architecture name, e.g. 'ViT-B-16-quickgelu' (or load "
+                         f"a params.yaml backbone with load_backbone({next(iter(BACKBONES))!r}))")
     if str(model).startswith(("hf-hub:", "local-dir:")):
         raise ValueError(
             f"model={model!r}: give the architecture name as model (e.g. 'ViT-B-16-quickgelu') and the "
@@ -196,6 +205,7 @@ def load_encoder(
     Raises ValueError (unknown model, tag, precision or preprocessing; the message lists valid
     values) and WeightsNotAvailableError (weights missing and not downloadable).
     """
+    random_init_seed = check_seed(random_init_seed, "random_init_seed")
     oc = open_clip_module()
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r} is unknown; valid: {PRECISIONS}")
@@ -220,14 +230,21 @@ def load_encoder(
     if weights_file is None:
         weights_id = f"random-init:seed={random_init_seed}"
         torch.manual_seed(random_init_seed)
-    net = oc.create_model(
-        model,
-        pretrained=weights_file,
-        precision="fp16" if effective == "fp16" else "fp32",
-        device=device,
-        force_quick_gelu=quick_gelu,  # the OpenAI weights were trained with QuickGELU
-        cache_dir=cache_dir,
-    )
+    try:
+        net = oc.create_model(
+            model,
+            pretrained=weights_file,
+            precision="fp16" if effective == "fp16" else "fp32",
+            device=device,
+            force_quick_gelu=quick_gelu,  # the OpenAI weights were trained with QuickGELU
+            cache_dir=cache_dir,
+        )
+    except Exception as err:  # a damaged or foreign file fails deep in torch.load / load_state_dict
+        if weights_file is None or not Path(weights_file).is_file():
+            raise
+        raise ValueError(f"weights file {weights_file} cannot be loaded as {model!r} weights ({type(err).__name__}: "
+                         f"{str(err)[:300]}); it is damaged or not a checkpoint of this architecture: delete it and "
+                         "download it again (or write it again for a tiny-random backbone)") from err
     net.eval()
     tokenizer = oc.get_tokenizer(model)
 
@@ -295,7 +312,8 @@ def write_random_weights(name: str, folder: str | os.PathLike) -> Path:
     """Write the seeded random-init weights of test backbone ``name`` to ``<folder>/<model>.pt``.
 
     The file is a plain ``state_dict`` (what open_clip loads from a local weights file), the same
-    bytes on every machine for the same torch version; returns its path. Never for results.
+    bytes in every process, folder and machine for the same torch version; returns its path. Never
+    for results.
     """
     if name not in RANDOM_WEIGHT_BACKBONES:
         raise ValueError(f"backbone={name!r} is not a random-weight test backbone; valid: "
@@ -305,7 +323,14 @@ def write_random_weights(name: str, folder: str | os.PathLike) -> Path:
                            random_init_seed=RANDOM_WEIGHT_BACKBONES[name]["seed"])
     path = _random_weights_file(name, folder)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Serialised in memory: torch.save to a file names the zip's top folder after that file (here the
+    # temporary name, with the pid), so the bytes and the embedding-cache key would change every time.
+    buffer = io.BytesIO()
+    torch.save(encoder.model.state_dict(), buffer)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(encoder.model.state_dict(), tmp)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(buffer.getvalue())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path

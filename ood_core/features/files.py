@@ -180,11 +180,14 @@ def _atomic_write(path: Path, write: Callable) -> None:
         if not hasattr(os, "fchmod"):
             os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:  # includes KeyboardInterrupt: never leave the temp file behind
+    except BaseException as err:  # includes KeyboardInterrupt: never leave the temp file behind
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(err, OSError) and not getattr(err, "filename", None):  # e.g. a full disk: name the file
+            raise OSError(err.errno, f"{err.strerror or err} while writing {path} (free space or point the folder "
+                                     "elsewhere; the previous file, if any, is unchanged)", str(path)) from err
         raise
 
 

@@ -396,9 +396,10 @@ def _food101_names(s: ImageSet) -> tuple[str, ...]:
 
 def _pets_names(s: ImageSet) -> tuple[str, ...]:
     by_id: dict[int, str] = {}
-    for ln in (s.path / s.list_file).read_text().splitlines():
-        parts = ln.split()
+    for number, parts in _split_lines(s):
         if len(parts) >= 2 and not parts[0].startswith("#"):
+            if not parts[1].isdigit():
+                raise _malformed(s.path / s.list_file, number, parts, "'<Breed_N> <class id> <species> <breed id>'")
             by_id.setdefault(int(parts[1]), parts[0].rsplit("_", 1)[0].replace("_", " "))
     return tuple(by_id[k] for k in sorted(by_id))
 
@@ -464,39 +465,89 @@ def _class_folders_present(s: ImageSet, problems: list[str]) -> list[Path]:
     return [f for images in per_folder for f in images]
 
 
-def _split_lines(s: ImageSet) -> list[list[str]]:
-    list_path = s.path / s.list_file
-    if not list_path.is_file():
-        raise FileNotFoundError(f"split file {list_path} not found")
-    return [ln.split() for ln in list_path.read_text().splitlines() if ln.strip()]
+def _read_lines(path: Path, what: str = "split file") -> list[tuple[int, str]]:
+    """The non-blank lines of a list file with their 1-based numbers; a line that is not UTF-8 is an
+    error naming the file and the line."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} not found")
+    lines = []
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path}, line {number}: not UTF-8 text ({err.reason} at byte {err.start} of the line); "
+                             "save the list as UTF-8") from None
+        if line.strip():
+            lines.append((number, line))
+    return lines
+
+
+def _split_lines(s: ImageSet) -> list[tuple[int, list[str]]]:
+    """``(line number, fields)`` of the split file's non-blank lines."""
+    return [(number, line.split()) for number, line in _read_lines(s.path / s.list_file)]
+
+
+def _unique(list_path: Path, numbered: list[tuple[int, PurePosixPath]]) -> list[PurePosixPath]:
+    """The listed relative paths; one listed twice (after normalisation: ``a/./b.jpg`` is ``a/b.jpg``)
+    is an error naming both lines, since its image would be scored twice."""
+    first: dict[PurePosixPath, int] = {}
+    repeats = []
+    for number, rel in numbered:
+        if rel in first:
+            repeats.append(f"line {number} repeats line {first[rel]} ({rel.as_posix()})")
+        else:
+            first[rel] = number
+    if repeats:
+        raise ValueError(f"{list_path}: {len(repeats)} image(s) listed twice, which would be scored twice: "
+                         f"{_limited(repeats)}; delete the repeated lines")
+    return [rel for _, rel in numbered]
 
 
 def _sorted_under(s: ImageSet, paths: list[Path]) -> list[Path]:
     return sorted(paths, key=lambda p: p.relative_to(s.path).as_posix())
 
 
+def _malformed(path: Path, number: int, line, expected: str) -> ValueError:
+    text = " ".join(line) if isinstance(line, list) else line
+    return ValueError(f"{path}, line {number}: {text!r} is not {expected}; fix or delete the line "
+                      "(is the download complete and unmodified?)")
+
+
 def _cub_files(s: ImageSet) -> list[Path]:
     """``images.txt``: ``"<image id> <path>"``; ``train_test_split.txt``: ``"<image id> <1 if training image>"``."""
-    lines = _split_lines(s)
     images_txt = s.path / "images.txt"
-    if not images_txt.is_file():
-        raise FileNotFoundError(f"{images_txt} not found")
-    by_id = dict(ln.split() for ln in images_txt.read_text().splitlines() if ln.strip())
+    by_id: dict[str, tuple[int, PurePosixPath]] = {}
+    for number, line in _read_lines(images_txt, "CUB image list"):
+        fields = line.split()
+        if len(fields) != 2:
+            raise _malformed(images_txt, number, line, "'<image id> <path>'")
+        by_id[fields[0]] = (number, PurePosixPath(fields[1]))
     if s.split == "all":
-        rel = list(by_id.values())
-    else:
-        want = "1" if s.split == "train" else "0"
-        rel = [by_id[i] for i, flag in lines if flag == want]
-    return _sorted_under(s, [s.path / "images" / r for r in rel])
+        return _sorted_under(s, [s.path / "images" / r for r in _unique(images_txt, list(by_id.values()))])
+    want = "1" if s.split == "train" else "0"
+    split_path = s.path / s.list_file
+    numbered = []
+    for number, fields in _split_lines(s):
+        if len(fields) != 2 or fields[1] not in ("0", "1"):
+            raise _malformed(split_path, number, fields, "'<image id> <1 if training image, else 0>'")
+        if fields[0] not in by_id:
+            raise ValueError(f"{split_path}, line {number}: image id {fields[0]!r} is not in {images_txt}; "
+                             "the two files must come from the same download")
+        if fields[1] == want:
+            numbered.append((number, by_id[fields[0]][1]))
+    return _sorted_under(s, [s.path / "images" / r for r in _unique(split_path, numbered)])
 
 
 def _food101_files(s: ImageSet) -> list[Path]:
-    return _sorted_under(s, [s.path / "images" / f"{ln[0]}.jpg" for ln in _split_lines(s)])
+    numbered = [(number, PurePosixPath(f"{fields[0]}.jpg")) for number, fields in _split_lines(s)]
+    return _sorted_under(s, [s.path / "images" / r for r in _unique(s.path / s.list_file, numbered)])
 
 
 def _pets_files(s: ImageSet) -> list[Path]:
     # "<Breed_N> <class id> <species> <breed id>"; "#" lines are comments
-    return _sorted_under(s, [s.path / "images" / f"{ln[0]}.jpg" for ln in _split_lines(s) if not ln[0].startswith("#")])
+    numbered = [(number, PurePosixPath(f"{fields[0]}.jpg")) for number, fields in _split_lines(s)
+                if not fields[0].startswith("#")]
+    return _sorted_under(s, [s.path / "images" / r for r in _unique(s.path / s.list_file, numbered)])
 
 
 def _openood_files(s: ImageSet) -> list[Path]:
@@ -504,22 +555,19 @@ def _openood_files(s: ImageSet) -> list[Path]:
 
     OpenOOD reads a line as ``"<path> <label>"`` split at the first space; the label (``-1`` for
     OOD images, the class index for ID ones) is not used here. A path that is absolute or climbs
-    out of the image folder (``..``) is an error naming the line.
+    out of the image folder (``..``), a path listed twice (after normalisation) and a line that is
+    not UTF-8 are errors naming the line.
     """
     list_path = s.path / s.list_file
-    if not list_path.is_file():
-        raise FileNotFoundError(f"split file {list_path} not found")
     image_root = s.path / s.image_base
-    paths = []
-    for number, line in enumerate(list_path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
+    numbered = []
+    for number, line in _read_lines(list_path):
         rel = PurePosixPath(line.strip().split(" ", 1)[0])
         if rel.is_absolute() or ".." in rel.parts:
             raise ValueError(f"{list_path}, line {number}: image path {str(rel)!r} must be relative to "
                              f"{image_root} and stay inside it")
-        paths.append(image_root / rel)
-    return _sorted_under(s, paths)
+        numbered.append((number, rel))
+    return _sorted_under(s, [image_root / rel for rel in _unique(list_path, numbered)])
 
 
 def _listed_present(files: Callable[[ImageSet], list[Path]]):

@@ -77,13 +77,15 @@ one, two grouped softmaxes), peak RSS ~1.3 GB.
 from __future__ import annotations
 
 import contextlib
+import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ood_core import _array, scoring
-from ood_core._params import param
+from ood_core._params import check_seed, param
 from ood_core.methods import neglabel
 from ood_core.methods.base import Method
 
@@ -132,6 +134,35 @@ def _check_params(temperature, n_groups, threshold, gap, memory_length, lam, bet
     n_groups = _array.check_int_range(n_groups, "n_groups", 1, np.iinfo(np.int64).max)
     return (temperature, n_groups, threshold, gap, int(memory_length), _non_negative(lam, "lam"),
             _non_negative(beta, "beta"), batch_size)
+
+
+def _available_bytes(device) -> int:
+    """Free memory of ``device``: the GPU's free memory, or this machine's physical memory."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 1 << 62
+
+
+def _check_sizes(n_labels: int, memory_length: int, dtype, device, sample_adaptive: bool, beta: float) -> None:
+    """Refuse, before allocating, memory banks larger than the device and a ``beta`` whose bank weights
+    ``exp(beta * cos)`` overflow ``dtype`` (each would otherwise fail far from its cause)."""
+    limit = math.log(torch.finfo(dtype).max)
+    if beta > limit:
+        raise ValueError(f"beta={beta!r}: the bank weights exp(beta * cos) overflow {dtype} for beta above {limit:.1f}; "
+                         "lower beta (the released value is int(5.5) = 5)")
+    p = memory_length  # a bank: the label's text feature and memory_length - 1 images
+    elem = torch.finfo(dtype).bits // 8
+    need = n_labels * max(p - 1, 1) * 8  # the entropies of the banks' images (float64)
+    if sample_adaptive:
+        need += n_labels * p * p * elem  # the banks' Gram matrices
+    have = _available_bytes(device)
+    if need > have:
+        raise ValueError(f"memory_length={memory_length}: the memory banks of {n_labels} labels need ~{need / 2**30:.1f} "
+                         f"GiB, more than the {have / 2**30:.1f} GiB of {device}; lower memory_length (the released "
+                         "memleng is 10)")
 
 
 # Elements per chunk of the per-label passes (~2 MB of float32): small enough to stay in cache
@@ -293,6 +324,7 @@ def adaneg_stream(stream, id_emb, neg_emb, *, temperature: float = 0.01, n_group
     Returns:
         ``[N]`` float64, in ``(0, 1 + lam]``; higher = ID.
     """
+    seed = check_seed(seed, "seed")
     temperature, n_groups, threshold, gap, memory_length, lam, beta, batch_size = _check_params(
         temperature, n_groups, threshold, gap, memory_length, lam, beta, batch_size)
     dtype, dev, x, id_t, neg_t = _array.prepare_embeddings(stream, id_emb, neg_emb, device)
@@ -304,6 +336,7 @@ def adaneg_stream(stream, id_emb, neg_emb, *, temperature: float = 0.01, n_group
     # negatives in group order, then the M % G left over (they still count for the memory's argmax)
     order = np.concatenate([groups.reshape(-1), np.setdiff1d(np.arange(m), groups.reshape(-1))])
     text = torch.cat([id_t, neg_t[torch.from_numpy(order).to(dev)]])  # [C, d]
+    _check_sizes(text.shape[0], memory_length, dtype, dev, sample_adaptive, beta)
     n_labels, d = text.shape
     memory = _Memory(n_labels, memory_length - 1, x.shape[0], d, dtype, dev)
     p = 1 + memory.capacity

@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ood_core import _params
+from ood_core._array import as_index_vector
 from ood_core.features import TextFeatures
 
 __all__ = ["Method", "default_pool"]
@@ -72,7 +73,7 @@ class Method:
         (the estimate depends on the texts and negatives only, never on the images)."""
         if self.resolve is None:
             return params, {}
-        return self.resolve(texts, np.asarray(negatives, dtype=np.int64), params)
+        return self.resolve(texts, self.check_negatives(texts, negatives), params)
 
     @property
     def test_time(self) -> bool:
@@ -126,4 +127,11 @@ class Method:
 
     def negative_features(self, texts: TextFeatures, negatives) -> np.ndarray:
         """``[n_neg, d]`` features of the given negatives in this method's candidate pool."""
-        return self.candidate_pool(texts)[np.asarray(negatives, dtype=np.int64)]
+        pool = self.candidate_pool(texts)
+        return pool[self.check_negatives(texts, negatives, len(pool))]
+
+    def check_negatives(self, texts: TextFeatures, negatives, pool_size: int | None = None) -> np.ndarray:
+        """``negatives`` as int64 indices into this method's candidate pool, checked (integer dtype,
+        each in range; :func:`ood_core._array.as_index_vector`)."""
+        size = len(self.candidate_pool(texts)) if pool_size is None else pool_size
+        return as_index_vector(negatives, "negatives", size, f"rows of the {self.name} candidate pool")

@@ -47,8 +47,9 @@ class ScoringParams:
     sigma: float = param(0.0, low=0.0, doc="noise of the positive-label samples (released code: 0)")
     n_pos_samples: int = param(1, low=1, doc="positive-label samples per ID label")
     tau_estimator: str = param("bbe", choices=mpe.ESTIMATORS, doc="tau: auto's mixture-proportion estimator")
-    tau_n_folds: int = param(5, low=2, doc="tau: auto's cross-fitting folds of the classifier")
-    tau_n_bootstrap: int = param(1000, low=0, doc="tau: auto's bootstrap resamples (95 % interval)")
+    tau_n_folds: int = param(5, low=2, high=100, doc="tau: auto's cross-fitting folds of the classifier")
+    tau_n_bootstrap: int = param(1000, low=0, high=mpe.MAX_BOOTSTRAP,
+                                 doc="tau: auto's bootstrap resamples (95 % interval); ceiling 100,000")
 
 
 def mine(texts, params: MiningParams):
@@ -81,9 +82,10 @@ def score(images, texts, negatives, params: ScoringParams):
     if isinstance(params.tau, str):
         raise ValueError(f"tau={params.tau!r} is not resolved: call Method.resolve_params(texts, negatives, "
                          "params) once per study first (ood_core.evaluation.score_pairs does)")
-    return scoring.dnm(images, texts.id_labels, METHOD.negative_features(texts, negatives),
-                       temperature=params.temperature, tau=params.tau, n_groups=params.n_groups, seed=params.seed,
-                       sigma=params.sigma, n_pos_samples=params.n_pos_samples)
+    # params were range-checked once, by the typed ScoringParams: the kernel does not check them again
+    return scoring._dnm_kernel(images, texts.id_labels, METHOD.negative_features(texts, negatives),
+                               temperature=params.temperature, tau=params.tau, n_groups=params.n_groups,
+                               seed=params.seed, sigma=params.sigma, n_pos_samples=params.n_pos_samples)
 
 
 METHOD = Method(name="dnm", title="DNM", scoring_params=ScoringParams, score=score,

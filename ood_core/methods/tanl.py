@@ -95,7 +95,7 @@ import numpy as np
 import torch
 
 from ood_core import _array
-from ood_core._params import param
+from ood_core._params import check_seed, param
 from ood_core.methods.adaneg import _threads
 from ood_core.methods.base import Method
 
@@ -217,6 +217,7 @@ def tanl_stream(stream, id_emb, corpus_emb, noise_emb=None, *, temperature: floa
     Returns:
         ``[N]`` float64 in ``[0, 1]``; higher = ID.
     """
+    seed = check_seed(seed, "seed")
     temperature, n_activated, memory_length, alpha, gamma, gap, score_memory_length, batch_size = _check_params(
         temperature, n_activated, memory_length, alpha, gamma, gap, score_memory_length, batch_size)
     dtype, dev, x, id_t, corpus_t = _array.prepare_embeddings(stream, id_emb, corpus_emb, device)

@@ -12,6 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ood_core._params import check_seed
+
 __all__ = ["NOUN_TEMPLATE", "ADJ_TEMPLATE", "CSP_SUFFIXES", "CSP_TEMPLATES", "prompts", "csp_adjective_phrases"]
 
 NOUN_TEMPLATE = "the nice {}"
@@ -32,8 +34,7 @@ def prompts(words: Sequence[str], template: str) -> list[str]:
 def csp_adjective_phrases(words: Sequence[str], seed: int = 0) -> list[str]:
     """CSP's phrase per adjective: ``word + " " + suffix``, suffix drawn uniformly from ``CSP_SUFFIXES``
     with ``numpy.random.default_rng(seed)`` (one draw per word, in order)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be a non-negative integer")
+    seed = check_seed(seed, "seed")
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(CSP_SUFFIXES), size=len(words))
     return [f"{w} {CSP_SUFFIXES[i]}" for w, i in zip(words, picks)]

@@ -117,7 +117,8 @@ def _nltk_candidate_dirs() -> list[Path]:
 def resolve_wordnet_dir(wordnet_dir: str | os.PathLike | None = None) -> Path:
     """The directory of the WordNet 3.0 dictionary files to read.
 
-    Search order: ``wordnet_dir`` (when given, it must qualify), ``$WNSEARCHDIR``, NLTK's data path
+    Search order: ``wordnet_dir`` (when given, it must qualify), ``$WNSEARCHDIR`` (when set, it must
+    qualify), NLTK's data path
     (``<entry>/corpora/wordnet``), ``/usr/share/wordnet``. A directory qualifies when it holds
     ``data.noun`` and ``data.adj`` whose header names WordNet 3.0.
     """
@@ -131,9 +132,15 @@ def resolve_wordnet_dir(wordnet_dir: str | os.PathLike | None = None) -> Path:
             "(-> /usr/share/wordnet) or `python -c \"import nltk; nltk.download('wordnet')\"`, "
             "or pass wordnet_dir=None to search the usual places."
         )
+    if os.environ.get("WNSEARCHDIR"):  # set on purpose: an unusable one is an error, never a silent fallback
+        path = Path(os.environ["WNSEARCHDIR"]).expanduser()
+        if _is_wordnet30(path):
+            return path
+        raise FileNotFoundError(
+            f"$WNSEARCHDIR={os.environ['WNSEARCHDIR']!r} does not hold WordNet 3.0 data.noun and data.adj (with the "
+            "'WordNet 3.0' license header); point it at such a folder, or unset it to search NLTK's data path and "
+            "/usr/share/wordnet")
     candidates: list[Path] = []
-    if os.environ.get("WNSEARCHDIR"):
-        candidates.append(Path(os.environ["WNSEARCHDIR"]).expanduser())
     candidates += _nltk_candidate_dirs()
     candidates.append(Path("/usr/share/wordnet"))
     for path in candidates:

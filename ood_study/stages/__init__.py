@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from ood_study.layout import Layout
+from ood_study.layout import Layout, check_name
 from ood_study.params import PARAMS_FILE, StudyParams, load_params
 
 __all__ = ["log", "plain", "parser", "stage_main", "stage_params", "user_errors"]
@@ -75,7 +75,8 @@ def stage_main(module_doc: str, keys, run, item_args=(), argv=None, prog: str | 
     for name in item_args:
         cli.add_argument(f"--{name}", required=True, help=f"the {name} (a name of params.yaml)")
     args = cli.parse_args(argv)
-    item = {name: getattr(args, name) for name in item_args}
     with user_errors(cli.prog, on=argv is None if command_line is None else command_line):  # the command line: no traceback for a user's mistake
+        # The matrix item becomes file names: each must be a name (no '/', no '..'), checked before anything runs.
+        item = {name: check_name(f"--{name}", getattr(args, name)) for name in item_args}
         params = stage_params(load_params(args.params), keys, **item)
         run(params, Layout(Path(args.root)), **item)

@@ -58,6 +58,7 @@ def feature_source(params: StudyParams, layout: Layout, benchmark: str, backbone
     from ood_core.features.cache import EmbeddingCache
     from ood_core.features.clip import ClipFeatures
 
+    check_decode(params.get("encoder.decode"))
     ranks = distributed.init_from_env()
     data_root = layout.data_root(params)
     # Check every set before loading weights or encoding, so a missing folder fails in seconds
@@ -81,6 +82,16 @@ def feature_source(params: StudyParams, layout: Layout, benchmark: str, backbone
     return ClipFeatures(encoder, sets_by_split, sets.id, EmbeddingCache(layout.cache_dir(params)),
                         batch_size=params.get("encoder.batch_size"), num_workers=params.get("encoder.num_workers"),
                         skip_unreadable=skip_unreadable)
+
+
+def check_decode(decode: str) -> None:
+    """``encoder.decode: gpu`` needs a CUDA device: without one the JPEGs would silently be decoded on the CPU."""
+    import torch
+
+    if decode == "gpu" and not torch.cuda.is_available():
+        raise ValueError("encoder.decode = 'gpu' but no CUDA device is visible (torch.cuda.is_available() is False), "
+                         "so the images would be decoded on the CPU; set encoder.decode: pil, or run on a machine "
+                         "with a GPU")
 
 
 def check_sets(benchmark: str, sets, backbone: str) -> None:
@@ -164,12 +175,68 @@ def _launch_ranks(params: StudyParams, layout: Layout, kind: str, benchmark: str
     processes = params.get("encoder.processes")
     if processes <= 1 or "WORLD_SIZE" in os.environ or benchmark == SIMULATED:
         return False
+    limit, what = local_rank_limit()
+    if processes > limit:
+        raise ValueError(f"encoder.processes = {processes}: this machine has {limit} {what}, so a launch here runs at "
+                         f"most {limit} ranks; set encoder.processes to at most {limit} (several nodes: start "
+                         "torchrun on each yourself, docs/real_benchmarks.md)")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
            "-m", "ood_study.stages.embed", kind, "--params", str(params.path), "--root", str(layout.root),
            "--benchmark", benchmark, "--backbone", backbone]
     log("embed", " ".join(cmd))
-    subprocess.run(cmd, check=True)
+    run_process_group(cmd)
     return True
+
+
+def local_rank_limit() -> tuple[int, str]:
+    """The most ranks one launch on this machine runs: one per GPU, else one per CPU core."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.device_count(), "CUDA device(s)"
+    return os.cpu_count() or 1, "CPU core(s) and no CUDA device"
+
+
+def run_process_group(cmd: list[str], grace_s: float = 10.0) -> None:
+    """Run ``cmd`` (torchrun) in a session of its own and, however it ends (success, failure, Ctrl-C, an
+    exception here), end every process left in that session: a rank that outlives a failed launch
+    would otherwise wait for its peers until the process-group timeout (hours), holding its memory.
+    Raises ``subprocess.CalledProcessError`` when ``cmd`` fails."""
+    import signal
+
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    try:
+        code = proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        _end_session(proc.pid, signal.SIGTERM, grace_s)
+    if code != 0:
+        raise subprocess.CalledProcessError(code, cmd)
+
+
+def _end_session(pgid: int, sig, grace_s: float) -> None:
+    """SIGTERM every process of group ``pgid``, then SIGKILL what is left after ``grace_s``."""
+    import signal
+    import time
+
+    for current, wait in ((sig, grace_s), (signal.SIGKILL, 0.0)):
+        try:
+            os.killpg(pgid, current)
+        except (ProcessLookupError, PermissionError):
+            return  # the group is empty
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except (ProcessLookupError, PermissionError):
+                return
+            time.sleep(0.05)
 
 
 def _random_weights_flag(backbone: str) -> dict:

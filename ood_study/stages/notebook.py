@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from ood_study.ablations import check_ablation_names
-from ood_study.layout import Layout
+from ood_study.layout import Layout, check_name
 from ood_study.notebook import KERNEL_NAME, NOTEBOOKS, owner, spec
 from ood_study.params import PARAMS_FILE, load_params
 from ood_study.stages import log, stage_params
@@ -94,6 +94,9 @@ def main(argv=None) -> None:
     parser.add_argument("--benchmark", required=True)
     parser.add_argument("--backbone")
     args = parser.parse_args(argv)
+    check_name("--benchmark", args.benchmark)
+    if args.backbone is not None:
+        check_name("--backbone", args.backbone)
     run(Path(args.params), Layout(Path(args.root)), args.notebook, args.benchmark, args.backbone)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ood_study.layout import Layout
+from ood_study.layout import Layout, write_text_atomic
 from ood_study.params import StudyParams
 from ood_study.report import build_report
 from ood_study.stages import log, stage_main
@@ -12,8 +12,7 @@ PARAMS = ("benchmarks", "backbones", "methods", "benchmark_sets")
 
 def run(params: StudyParams, layout: Layout) -> None:
     text = build_report(params, layout)
-    layout.report.parent.mkdir(parents=True, exist_ok=True)
-    layout.report.write_text(text)
+    write_text_atomic(layout.report, text)  # a failed write keeps the previous report
     log("report", f"wrote {layout.report}")
 
 

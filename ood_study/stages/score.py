@@ -34,8 +34,8 @@ from ood_study.method_params import scoring_params
 from ood_study.params import StudyParams
 from ood_study.stages import log, stage_main
 from ood_study.study import (
-    evaluate,
     load_study,
+    metrics_per_set,
     pair_arrays,
     round_sig,
     seed_spread,
@@ -105,7 +105,7 @@ def _score(m, study, negatives, sp, groups=None):
     sp, resolved = m.resolve_params(study.texts, negatives, sp)
     pairs = score_pairs(m.name, study.images[study.id_split], {s: study.images[s] for s in study.ood_splits},
                         study.texts, negatives, sp)
-    return sp, resolved, pairs, evaluate(pairs, groups)
+    return sp, resolved, pairs, metrics_per_set(pairs, groups)
 
 
 def _resolved_summary(resolved: dict) -> dict:
