@@ -48,7 +48,8 @@ def score_pairs(method: str, id_images, ood_images: Mapping[str, object], texts:
 
 def evaluate(method: str, id_images, ood_images: Mapping[str, object], id_labels, candidates=None, is_adj=None,
              csp_adjectives=None, *, mining: Mapping | None = None, scoring: Mapping | None = None,
-             backbone: str = "ViT-B-16", negatives=None):
+             backbone: str = "ViT-B-16", negatives=None, intervals: bool = False, n_resamples: int = 1000,
+             confidence: float = 0.95, seed: int = 0):
     """Mine (if the method does), score and evaluate ``method``; a ``pandas.DataFrame`` of metrics in %.
 
     Args:
@@ -60,10 +61,12 @@ def evaluate(method: str, id_images, ood_images: Mapping[str, object], id_labels
         mining, scoring: parameter overrides (as in ``params.yaml``'s ``method_params``); defaults
             otherwise, with the released per-backbone values when given under ``per_backbone``.
         negatives: precomputed negatives (indices into the method's candidate pool) to skip mining.
+        intervals: also the percentile bootstrap interval over images of each metric
+            (:func:`ood_core.bootstrap.metric_intervals` with ``n_resamples``, ``confidence``, ``seed``).
 
     Returns:
         DataFrame indexed by OOD set plus ``"average"``, columns ``fpr95``, ``auroc``, ``aupr_in``,
-        ``aupr_out`` in percent; ``table.attrs["resolved"]``: the record of parameters estimated
+        ``aupr_out`` in percent (with ``intervals``: ``fpr95_low``, ``fpr95_high``, ... too); ``table.attrs["resolved"]``: the record of parameters estimated
         from the data (e.g. DNM's ``tau: auto``: estimate and interval), ``{}`` if none.
     """
     try:
@@ -71,6 +74,9 @@ def evaluate(method: str, id_images, ood_images: Mapping[str, object], id_labels
     except ImportError as err:  # pragma: no cover - pandas comes with the pipeline extra
         raise ImportError("evaluate() returns a pandas DataFrame: pip install pandas") from err
     m = _methods.get(method)
+    if not isinstance(ood_images, Mapping):
+        raise TypeError(f"ood_images is a {type(ood_images).__name__}: it must map each OOD set's name to its "
+                        "[N, d] image embeddings, e.g. {'sun': sun_features}")
     if not ood_images:
         raise ValueError("ood_images is empty: give at least one OOD set")
     _metrics.check_ood_set_names(ood_images, "ood_images")
@@ -98,6 +104,13 @@ def evaluate(method: str, id_images, ood_images: Mapping[str, object], id_labels
     rows = {name: _metrics.ood_metrics(id_scores, ood_scores) for name, (id_scores, ood_scores) in pairs.items()}
     table = 100.0 * pd.DataFrame.from_dict(rows, orient="index")[["fpr95", "auroc", "aupr_in", "aupr_out"]]
     table.loc[_metrics.AVERAGE] = table.mean(axis=0)
+    if intervals:
+        from ood_core.bootstrap import metric_intervals
+
+        bounds = metric_intervals(pairs, n_resamples=n_resamples, confidence=confidence, seed=seed)
+        for metric in ("fpr95", "auroc", "aupr_in", "aupr_out"):
+            for i, side in enumerate(("low", "high")):
+                table[f"{metric}_{side}"] = [100.0 * bounds[name][metric][i] for name in table.index]
     table.index.name = "ood_set"
     table.attrs["resolved"] = resolved  # what was estimated from the data (e.g. tau: auto), else {}
     return table

@@ -7,6 +7,7 @@ people running a stage by hand.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 
@@ -17,11 +18,25 @@ COMMANDS = {"corpus": "ood_study.stages.corpus", "embed": "ood_study.stages.embe
 
 
 def main(argv=None) -> None:
+    """``ood-study COMMAND [ARGS]``: ``--help`` exits 0; no command or an unknown one is a usage error
+    (exit 2) that says so; ``ood-study COMMAND --help`` is the command's own help."""
+    from ood_study.stages import parser, user_errors
+
+    on_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(__doc__.strip() + "\n\ncommands: " + ", ".join(COMMANDS), file=sys.stderr)
-        raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
-    importlib.import_module(COMMANDS[argv[0]]).main(argv[1:])
+    cli = parser(__doc__, prog="ood-study")
+    cli.add_argument("command", metavar="COMMAND", help="one of: " + ", ".join(COMMANDS))
+    cli.add_argument("args", nargs=argparse.REMAINDER, help="the command's arguments (ood-study COMMAND --help)")
+    if not argv:
+        cli.error("no COMMAND given; commands: " + ", ".join(COMMANDS))
+    if argv[0] in ("-h", "--help"):
+        cli.parse_args(argv)  # prints the help, exits 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        cli.error(f"unknown command {command!r}; commands: {', '.join(COMMANDS)}")
+    sys.argv[0] = f"ood-study {command}"  # the command's usage line names it as typed
+    with user_errors(f"ood-study {command}", on=on_command_line):
+        importlib.import_module(COMMANDS[command]).main(rest)
 
 
 if __name__ == "__main__":

@@ -89,7 +89,10 @@ def import_closure(modules, repo: Path = REPO) -> set[Path]:
 
 
 def notebook_imports(path: Path) -> set[str]:
-    """Modules imported by the code cells of a notebook."""
+    """Modules imported by the code cells of a notebook: a percent script (``.py``, its cells are
+    plain Python) or an ``.ipynb``."""
+    if Path(path).suffix == ".py":
+        return _imported_modules(ast.parse(Path(path).read_text()), "__notebook__", False)
     nb = json.loads(Path(path).read_text())
     names: set[str] = set()
     for cell in nb["cells"]:
@@ -107,7 +110,7 @@ def stage_closure(cmd: str, repo: Path = REPO) -> set[Path]:
         raise ValueError(f"stage command {cmd!r} is not `python -m <module> ...`")
     modules = {argv[2]}
     if "--notebook" in argv:
-        notebook = repo / "notebooks" / f"{argv[argv.index('--notebook') + 1]}.ipynb"
+        notebook = repo / "notebooks" / f"{argv[argv.index('--notebook') + 1]}.py"  # the paired script
         modules |= {m for m in notebook_imports(notebook) if m.split(".")[0] in PROJECT_PACKAGES}
     return import_closure(sorted(modules), repo)
 
@@ -126,7 +129,11 @@ def main(argv=None) -> None:
     """
     from dvc.repo import Repo
 
-    argv = sys.argv[1:] if argv is None else argv
+    from ood_study.stages import parser
+
+    cli = parser(main.__doc__)
+    cli.add_argument("stages", nargs="*", metavar="STAGE", help="stage name prefixes (default: every stage)")
+    argv = cli.parse_args(sys.argv[1:] if argv is None else argv).stages
     uncovered = 0
     for stage in Repo(str(REPO)).index.stages:
         if argv and not any(stage.name.startswith(prefix) for prefix in argv):

@@ -19,7 +19,12 @@ from ood_core import methods as _methods
 
 __all__ = ["titled", "method_order", "method_palette", "mark_rejected", "plot_columns", "BAND_NOTE",
            "interval_columns", "line_with_band", "twin_lines_with_bands", "bars_with_intervals", "delta_panel",
+           "LINE_STYLES", "zoom_to_intervals", "legend_outside",
            "false_negative_dose_figure"]
+
+#: (line style, marker) pairs, each distinguishable from the others in grey print and where lines
+#: coincide (a curve of one colour drawn twice stays two curves): series i takes LINE_STYLES[i].
+LINE_STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1, 1, 1, 1, 1)), "v"))
 
 BAND_NOTE = "shaded: 95 % bootstrap interval over images"
 REJECTED_LABEL = "rejected setting (see the table)"
@@ -232,6 +237,30 @@ def bars_with_intervals(ax, frame, x: str, metric: str, hue: str = "method", *, 
     return containers
 
 
+def zoom_to_intervals(ax, frame, metric: str, pad: float = 0.08, bounds=(0.0, 100.0)) -> tuple[float, float]:
+    """Set ``ax``'s y-limits to the span of ``metric``'s intervals in ``frame`` (its
+    :func:`interval_columns` and the values, NaN rows ignored), padded by ``pad`` of the span on
+    each side and kept within ``bounds`` (percent): AUROCs of 88-99 % fill the axis instead of a
+    sliver of a 0-100 axis. Returns the limits."""
+    low_col, high_col = interval_columns(metric)
+    _require_columns(frame, [metric, low_col, high_col], f"needed to zoom on {metric!r}")
+    values = frame[[metric, low_col, high_col]].to_numpy(float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        raise ValueError(f"no finite {metric} value or bound to zoom on")
+    lo, hi = float(values.min()), float(values.max())
+    margin = max(hi - lo, 0.5) * pad
+    limits = (max(bounds[0], lo - margin), min(bounds[1], hi + margin))
+    ax.set_ylim(*limits)
+    return limits
+
+
+def legend_outside(ax, **kwargs):
+    """The legend of ``ax`` right of its plotting area (never over the data); ``kwargs`` go to
+    ``ax.legend``. Save with ``bbox_inches="tight"`` (``Notebook.save_figure`` does) to keep it."""
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)
+
+
 def plot_columns(sweep, tag: str, backbone: str | None):
     """``sweep`` plus the two columns the DVC plot template (``.dvc/plots/sweep.json``) draws by.
 
@@ -268,26 +297,27 @@ def false_negative_dose_figure(average, params_tau: float, estimator: str, title
     _require_columns(average, ["variant", "value", "auroc", "fpr95", *interval_columns("auroc"),
                                *interval_columns("fpr95"), "false_negative_rate", "tau", "tau_low", "tau_high"],
                      "the dose figure")
-    dnm, dnm_auto = _methods.get("dnm").color, _methods.get("dnm_auto").color
-    variants = {  # label, colour, line style
-        "neglabel": ("NegLabel", _methods.get("neglabel").color, "-"),
-        "oracle": ("DNM, tau = rho (oracle)", dnm, "-"),
-        "params": (f"DNM, tau = {params_tau} (params)", dnm, ":"),
-        "auto": ("DNM, tau estimated", dnm_auto, "--"),
+    dnm_auto = _methods.get("dnm_auto").color
+    variants = {  # label, colour; each its own (line style, marker): NegLabel and DNM at rho = 0 coincide
+        "neglabel": ("NegLabel", _methods.get("neglabel").color),
+        "oracle": ("DNM, tau = rho (oracle)", _methods.get("dnm").color),
+        "params": (f"DNM, tau = {params_tau} (params)", "0.35"),
+        "auto": ("DNM, tau estimated", dnm_auto),
     }
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     for ax, metric, label in ((axes[0], "auroc", "average AUROC (%)"), (axes[1], "fpr95", "average FPR95 (%)")):
-        for variant in DOSE_VARIANTS:
+        for variant, (style, marker) in zip(DOSE_VARIANTS, LINE_STYLES):
             rows = average[average["variant"] == variant].sort_values("value")
             if rows.empty:
                 continue
-            name, colour, style = variants[variant]
+            name, colour = variants[variant]
             x = 100 * rows["value"].to_numpy(float)
-            ax.plot(x, rows[metric].to_numpy(float), style, marker="o", color=colour, label=name)
+            ax.plot(x, rows[metric].to_numpy(float), linestyle=style, marker=marker, color=colour, label=name,
+                    alpha=0.9)
             low, high = interval_columns(metric)
             ax.fill_between(x, rows[low].to_numpy(float), rows[high].to_numpy(float), color=colour, alpha=0.12)
         ax.set(xlabel="rho: ID-like share of the negatives (%)", ylabel=label)
-    axes[0].legend(fontsize="small")
+    axes[1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(0.0, -0.28), ncol=2)  # below the data
     ax = axes[2]
     rows = average[average["variant"] == "auto"].sort_values("false_negative_rate")
     x = rows["false_negative_rate"].to_numpy(float)
@@ -296,7 +326,7 @@ def false_negative_dose_figure(average, params_tau: float, estimator: str, title
     ax.errorbar(x, tau, yerr=[tau - tau_low, tau_high - tau], fmt="o--", capsize=3, color=dnm_auto,
                 label=f"estimate, 95 % bootstrap ({estimator})")
     ax.set(xlabel="rho: ID-like share of the negatives (%)", ylabel="estimated tau (%)")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(0.0, -0.28))  # below the data
     fig.suptitle(title)
     fig.tight_layout()
     return fig

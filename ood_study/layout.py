@@ -24,7 +24,7 @@ environment variable, so what a stage reads is what DVC hashes (``${paths.data_r
     results/<study or benchmark>/<notebook>/          an executed notebook, its PDF figures and tables
     results/<study or benchmark>/figures/<notebook>/  its PNG figures (DVC image plots)
     results/<study>/sweeps/<notebook>.csv             an ablation's sweep (DVC plots)
-    results/interactive/<owner>/<notebook>/           a notebook run by hand in JupyterLab (not DVC)
+    results/interactive/<owner>/<notebook>/<time>/    a notebook run by hand in JupyterLab (not DVC), run.yaml
     results/report.md                                 every study's table
 
 ``<study>`` is ``<benchmark>-<backbone>``, e.g. ``simulated-ViT-B-16``: every output of the
@@ -170,7 +170,13 @@ class Layout:
         return self._p("metrics", study)
 
     def metrics(self, study: str, method: str) -> Path:
+        """A method's metrics per OOD set and group, with intervals and seed spread (the report's and
+        notebooks' input; committed, not a DVC metric)."""
         return self._p("metrics", study, f"{check_name('method', method)}.json")
+
+    def summary_metrics(self, study: str, method: str) -> Path:
+        """A method's handful of summary numbers: the DVC metrics (``dvc exp show``)."""
+        return self.metrics_dir(study) / "summary" / f"{method}.json"
 
     def notebook_dir(self, owner: str, notebook: str) -> Path:
         """``owner`` is a study (per-study notebooks) or a benchmark (notebooks across backbones)."""
@@ -196,6 +202,12 @@ class Layout:
         return self._p("notebooks")
 
     def notebook_source(self, notebook: str) -> Path:
+        """The notebook's code: its jupytext-paired percent script (``notebooks/jupytext.toml``), what
+        its stage runs and DVC tracks, so saving or running the ``.ipynb`` never makes the stage stale."""
+        return self._p("notebooks", f"{check_name('notebook', notebook)}.py")
+
+    def notebook_file(self, notebook: str) -> Path:
+        """The ``.ipynb`` a person opens in JupyterLab (paired with :meth:`notebook_source`)."""
         return self._p("notebooks", f"{check_name('notebook', notebook)}.ipynb")
 
 

@@ -22,10 +22,11 @@ point is that every stage, notebook and the report run on the real path (tests/t
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
+
+from ood_study.stages import parser as cli_parser
 
 __all__ = ["OOD_IMAGES", "DTD_TEXTURES", "BACKBONE", "write_mini_benchmark", "mini_params", "main"]
 
@@ -160,7 +161,7 @@ def main(argv=None) -> None:
 
     from ood_core.features.encoders import write_random_weights
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli_parser(__doc__)
     parser.add_argument("--out", required=True, help="the data root to write the image sets under")
     parser.add_argument("--weights-dir", help="where to write the tiny-random weights (default: OUT/weights)")
     parser.add_argument("--seed", type=int, default=0)

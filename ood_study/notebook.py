@@ -52,6 +52,7 @@ class Notebook:
     output_dir: Path
     dvc_stage: bool = False
     study: object = None
+    ablation_override: dict | None = None
 
     @property
     def tag(self) -> str:
@@ -65,11 +66,14 @@ class Notebook:
 
     def ablation(self, name: str | None = None):
         """The typed grid of ablation ``name`` (default: this notebook's own), range-checked here
-        (:func:`ood_study.ablations.parse_ablation`), the one place an ablation block is validated."""
+        (:func:`ood_study.ablations.parse_ablation`), the one place an ablation block is validated.
+        The notebook parameter ``ablation`` (a mapping of the grid's fields) replaces those fields
+        of ``params.yaml``'s block for this run, checked the same way."""
         name = name or spec(self.name).ablation
         if name is None:
             raise ValueError(f"notebook {self.name!r} belongs to no ablation: pass the ablation's name")
-        return parse_ablation(name, self.params.get(f"ablations.{name}"))
+        return _ablation_grid(self.name, name, self.params.get(f"ablations.{name}"),
+                              self.ablation_override if name == spec(self.name).ablation else None)
 
     def save_figure(self, fig, name: str) -> Path:
         """Save a finished figure as ``<name>.png`` (300 dpi) and ``<name>.pdf``; returns the PNG path.
@@ -129,14 +133,71 @@ class Notebook:
         return path
 
 
+def _ablation_grid(notebook: str, name: str, block, override: dict | None):
+    """``ablations.<name>`` of params.yaml with the fields of ``override`` (the notebook parameter
+    ``ablation``) replaced, parsed and range-checked as params.yaml's block is."""
+    if override is None:
+        return parse_ablation(name, block)
+    if not isinstance(override, dict):
+        raise ValueError(f"the parameter ablation = {override!r} of notebook {notebook!r} must be a mapping of "
+                         f"ablations.{name}'s fields, e.g. ablation = {{'grid': [0.0, 0.1]}}")
+    return parse_ablation(name, {**(block or {}), **override},
+                          where=f"ablations.{name} (with notebook {notebook!r}'s parameter `ablation`)")
+
+
+def _run_folder(base: Path) -> Path:
+    """A new folder under ``base`` named by the local time (``20261202-153000``; ``-2``, ``-3`` ... when
+    one exists already), so runs by hand never overwrite each other."""
+    import time
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for i in range(1, 1000):
+        folder = base / (stamp if i == 1 else f"{stamp}-{i}")
+        try:
+            folder.mkdir(parents=True)
+            return folder
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"no free run folder under {base} for {stamp}")
+
+
+def _plain(value):
+    """``value`` as YAML-safe data: dataclasses as mappings, tuples as lists."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _record_run(folder: Path, name: str, benchmark: str, backbone: str | None, params: StudyParams,
+                ablation: dict | None) -> Path:
+    """``run.yaml`` in an interactive run's folder: the notebook, its parameters, the params file and
+    every ``params.yaml`` key the notebook reads, as used (with the ``ablation`` override)."""
+    import yaml
+
+    keys = [k.format(benchmark=benchmark) for k in spec(name).params]
+    record = {"notebook": name, "benchmark": benchmark, "backbone": backbone, "params_file": str(params.path),
+              "ablation": _plain(ablation), "params": {k: _plain(params.get(k)) for k in keys}}
+    path = folder / "run.yaml"
+    path.write_text(yaml.safe_dump(record, sort_keys=False))
+    return path
+
+
 def setup(name: str, benchmark: str, backbone: str | None = None, root=None, params_path=None,
-          load: bool = True, dvc_stage: bool = False) -> Notebook:
+          load: bool = True, dvc_stage: bool = False, ablation: dict | None = None) -> Notebook:
     """Everything a notebook needs, in one call (see the module docstring).
 
     ``root``: the project root (default: found from the working folder). ``params_path``:
     default ``<root>/params.yaml``. ``load``: load the study's features when the notebook reads them.
-    ``dvc_stage``: True only when its DVC stage runs it (the stage injects it); an interactive run
-    writes its figures, tables and sweep under ``results/interactive/`` instead, never into
+    ``ablation``: the notebook parameter of that name, this run's grid fields instead of
+    ``params.yaml``'s (interactive runs only). ``dvc_stage``: True only when its DVC stage runs it
+    (the stage injects it); an interactive run writes its figures, tables and sweep in a new folder
+    ``results/interactive/<owner>/<notebook>/<time>/`` with ``run.yaml`` (the params it used), never into
     DVC-tracked outputs.
     """
     import seaborn as sns
@@ -150,10 +211,21 @@ def setup(name: str, benchmark: str, backbone: str | None = None, root=None, par
     layout = Layout(root)
     if nb_spec.per == "study" and backbone is None:
         raise ValueError(f"notebook {name!r} runs per study: give a backbone")
-    out = (layout.notebook_dir if dvc_stage else layout.interactive_dir)(owner(name, benchmark, backbone), name)
-    out.mkdir(parents=True, exist_ok=True)
+    if ablation is not None:
+        if nb_spec.ablation is None:
+            raise ValueError(f"notebook {name!r} belongs to no ablation: its parameter `ablation` must be None")
+        if dvc_stage:
+            raise ValueError(f"the DVC stage of {name!r} got the parameter `ablation`: a stage's grid comes from "
+                             f"params.yaml (ablations.{nb_spec.ablation}) only")
+        _ablation_grid(name, nb_spec.ablation, params.get(f"ablations.{nb_spec.ablation}"), ablation)  # fail early
+    if dvc_stage:
+        out = layout.notebook_dir(owner(name, benchmark, backbone), name)
+        out.mkdir(parents=True, exist_ok=True)
+    else:
+        out = _run_folder(layout.interactive_dir(owner(name, benchmark, backbone), name))
+        _record_run(out, name, benchmark, backbone, params, ablation)
     sns.set_theme(style="whitegrid", context="notebook")
-    nb = Notebook(name, benchmark, backbone, params, layout, out, dvc_stage=dvc_stage)
+    nb = Notebook(name, benchmark, backbone, params, layout, out, dvc_stage=dvc_stage, ablation_override=ablation)
     if load and "embeddings" in nb_spec.data:
         sets = params.sets(benchmark)
         nb.study = _study.load_study(layout, benchmark, backbone, sets.id, sets.ood)

@@ -19,7 +19,6 @@ dep without regenerating. No stage imports this module.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import re
 import sys
@@ -31,6 +30,7 @@ import yaml
 from ood_study import deps
 from ood_study.ablations import NOTEBOOKS, stage_name
 from ood_study.layout import Layout, study_name
+from ood_study.stages import parser as cli_parser
 
 __all__ = ["Stage", "STAGES", "stages", "render", "main"]
 
@@ -114,8 +114,11 @@ def stages() -> list[Stage]:
               deps=(str(L.corpus), str(L.text_dir(STUDY))), outs=(str(L.negatives(STUDY, "{method}")),)),
         Stage("score", "ood_study.stages.score", _item_args(method), over=method,
               deps=(str(L.corpus), str(L.embeddings_dir(STUDY)), str(L.negatives(STUDY, "{method}"))),
-              outs=(str(L.scores(STUDY, "{method}")), str(L.score_details(STUDY, "{method}"))),
-              metrics=({str(L.metrics(STUDY, "{method}")): {"cache": False}},)),
+              outs=(str(L.scores(STUDY, "{method}")), str(L.score_details(STUDY, "{method}")),
+                    {str(L.metrics(STUDY, "{method}")): {"cache": False}}),
+              metrics=({str(L.summary_metrics(STUDY, "{method}")): {"cache": False}},),
+              comment="DVC metrics: a handful of summary numbers per method (ood_study.study.summary_metrics); "
+                      "the per-set metrics file is a committed output the report and notebooks read."),
         *(_notebook_stage(name) for name in NOTEBOOKS),
         # cached (not `cache: false`): DVC removes an output before re-running its stage, and results/ is not
         # in git, so only its cache can bring back the last good report after a failing run (`dvc checkout`).
@@ -196,7 +199,7 @@ def render(repo: Path = REPO) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli_parser(__doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml is not what the declarations give")
     args = parser.parse_args(argv)
     text = render()

@@ -21,7 +21,6 @@ before anything is queued (remove the old ones with ``dvc exp remove <names>`` o
 
 from __future__ import annotations
 
-import argparse
 import re
 import shlex
 import subprocess
@@ -33,6 +32,7 @@ from pathlib import Path
 from ood_study.ablations import ABLATIONS, QueuedKey, parse_ablation
 from ood_study.method_params import methods_taking
 from ood_study.params import PARAMS_FILE, StudyParams, load_params
+from ood_study.stages import parser as cli_parser
 
 __all__ = ["SWEEPS", "Experiment", "plan", "queue_commands", "show_command", "main"]
 
@@ -96,8 +96,9 @@ def show_command(experiments: list[Experiment], dvc: str = "dvc") -> list[str]:
     """``dvc exp show`` keeping the experiment, its state, the swept keys and the average metrics."""
     keys = sorted({o.split("=", 1)[0] for e in experiments for o in e.overrides})
     methods = sorted({t.rsplit("-", 1)[1] for e in experiments for t in e.targets})
-    # A metrics column is "AUROC.average" when one metrics file exists, else "<file>:AUROC.average".
-    metric = rf"(^|/({'|'.join(map(re.escape, methods))})\.json:)(AUROC|FPR95)\.average$"
+    # The DVC metrics are the summary files (ood_study.study.summary_metrics): one column per method and
+    # number, "dnm.AUROC", "dnm.AUROC_lo". DVC applies --keep with re.match, anchored at the start.
+    metric = rf"({'|'.join(map(re.escape, methods))})\.(AUROC|FPR95)(_lo|_hi)?$"
     keep = "|".join([r"^(Experiment|State)$", *(f"^{re.escape(k)}$" for k in keys), metric])
     return [dvc, "exp", "show", "--no-pager", "--md", "--drop", ".*", "--keep", keep]
 
@@ -154,7 +155,7 @@ def run_sweep(sweep: str, jobs: int, root: Path, params_file: Path, prefix: str 
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli_parser(__doc__)
     parser.add_argument("sweep", choices=sorted(SWEEPS))
     parser.add_argument("--jobs", type=int, default=1, help="experiments run at once (dvc queue start --jobs)")
     parser.add_argument("--prefix", default="sweep", help="experiment names are <prefix>-<key>-<value>")

@@ -18,7 +18,7 @@ from ood_study.metric_keys import TABLE_METRICS, metric_label, metric_name
 from ood_study.params import SIMULATED, StudyParams
 
 __all__ = ["PUBLISHED", "load_metrics", "main_table", "long_table", "backbone_table", "published_table",
-           "comparison_table", "to_markdown", "to_latex", "caption", "build_report", "half_width_table",
+           "comparison_table", "to_markdown", "to_latex", "caption", "build_report", "interval_table", "with_interval",
            "seed_spread_table", "with_seed_columns", "estimated_table", "load_pairs", "delta_table",
            "delta_sections", "DELTA_REFERENCES", "validity_sections"]
 
@@ -74,12 +74,12 @@ def _interval_key(by_metric: dict, metric: str) -> str | None:
     return keys[0] if keys else None
 
 
-def half_width_table(metrics: dict[str, dict], ood_sets) -> pd.DataFrame:
-    """:func:`main_table`'s layout holding each cell's interval half-width ``(high - low) / 2`` (in %).
+def interval_table(metrics: dict[str, dict], ood_sets) -> pd.DataFrame:
+    """:func:`main_table`'s layout holding each cell's interval ``(low, high)`` (in %), or NaN.
 
     From the ``<KEY>_ci<conf>`` intervals the score stage writes (``{set: {"low", "high"}}``); NaN
     where a metrics file has none (written before the intervals existed). The percentile interval
-    need not be symmetric around the value: ``value ± half-width`` summarises its width only.
+    need not be symmetric around the value, so tables print both bounds: ``value [low, high]``.
     """
     columns = pd.MultiIndex.from_product([[*ood_sets, "average"], list(LABELS)])
     rows = {}
@@ -89,9 +89,20 @@ def half_width_table(metrics: dict[str, dict], ood_sets) -> pd.DataFrame:
             for k in LABELS:
                 key = _interval_key(by_metric, k)
                 iv = by_metric[key].get(s) if key else None
-                row.append(math.nan if iv is None else (iv["high"] - iv["low"]) / 2.0)
+                row.append(math.nan if iv is None else (float(iv["low"]), float(iv["high"])))
         rows[m] = row
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+
+
+def with_interval(value: float, interval=None, missing: str = "–") -> str:
+    """``"12.34 [10.00, 15.50]"``: the value and its interval's bounds, two decimals (the bare value
+    without an interval; ``missing`` for NaN). Never ``value ± half-width``: a bootstrap interval is
+    often asymmetric (FPR95 100.00 [80.00, 100.00])."""
+    if value is None or pd.isna(value):
+        return missing
+    if not isinstance(interval, tuple):
+        return f"{value:.2f}"
+    return f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
 
 
 def seed_spread_table(metrics: dict[str, dict], ood_sets) -> pd.DataFrame:
@@ -160,31 +171,28 @@ def caption(benchmark: str, backbone: str) -> str:
     return f"{benchmark}, CLIP {backbone}: FPR95 / AUROC in %."
 
 
-def _cells(table: pd.DataFrame, half_widths: pd.DataFrame | None, missing: str, pm: str) -> pd.DataFrame:
-    """Two-decimal strings; ``value{pm}half-width`` where ``half_widths`` (same layout) has a number."""
-    if half_widths is None:
-        return table.map(lambda v: missing if pd.isna(v) else f"{v:.2f}")
-    hw = half_widths.reindex(index=table.index, columns=table.columns)
+def _cells(table: pd.DataFrame, intervals: pd.DataFrame | None, missing: str) -> pd.DataFrame:
+    """Two-decimal strings; ``value [low, high]`` where ``intervals`` (same layout) has one."""
+    iv = (intervals.reindex(index=table.index, columns=table.columns) if intervals is not None
+          else pd.DataFrame(math.nan, index=table.index, columns=table.columns, dtype=object))
     out = table.astype(object).copy()
     for i in range(table.shape[0]):
         for j in range(table.shape[1]):
-            v, h = table.iat[i, j], hw.iat[i, j]
-            out.iat[i, j] = missing if pd.isna(v) else f"{v:.2f}" if pd.isna(h) else f"{v:.2f}{pm}{h:.2f}"
+            out.iat[i, j] = with_interval(table.iat[i, j], iv.iat[i, j], missing)
     return out
 
 
-def to_markdown(table: pd.DataFrame, title: str, half_widths: pd.DataFrame | None = None) -> str:
-    """Markdown of a (set, metric)-column table, two decimals; with ``half_widths``
-    (:func:`half_width_table`) each cell reads ``value ± half-width``."""
-    flat = _cells(table, half_widths, "–", " ± ")
+def to_markdown(table: pd.DataFrame, title: str, intervals: pd.DataFrame | None = None) -> str:
+    """Markdown of a (set, metric)-column table, two decimals; with ``intervals``
+    (:func:`interval_table`) each cell reads ``value [low, high]``."""
+    flat = _cells(table, intervals, "–")
     flat.columns = [f"{s} {k}" for s, k in table.columns]
     return f"**{title}**\n\n" + flat.to_markdown(disable_numparse=True) + "\n"
 
 
-def to_latex(table: pd.DataFrame, title: str, half_widths: pd.DataFrame | None = None) -> str:
-    """LaTeX of the table (``value $\\pm$ half-width`` with ``half_widths``)."""
-    body = _cells(table, half_widths, "--", r" $\pm$ ")
-    return body.to_latex(caption=title, multicolumn=True, multicolumn_format="c")
+def to_latex(table: pd.DataFrame, title: str, intervals: pd.DataFrame | None = None) -> str:
+    """LaTeX of the table (``value [low, high]`` with ``intervals``)."""
+    return _cells(table, intervals, "--").to_latex(caption=title, multicolumn=True, multicolumn_format="c")
 
 
 def with_seed_columns(table: pd.DataFrame, metrics: dict[str, dict], ood_sets) -> pd.DataFrame:
@@ -213,7 +221,7 @@ def estimated_table(metrics: dict[str, dict]) -> pd.DataFrame:
                 rows.append({"method": method, "parameter": name,
                              **{k: round(100.0 * float(value[k]), 2) for k in ("estimate", "low", "high")}})
     return pd.DataFrame(rows, columns=["method", "parameter", "estimate", "low", "high"])
-INTERVAL_NOTE = (" value ± half-width of the 95 % bootstrap interval over images (ood_core.bootstrap; "
+INTERVAL_NOTE = (" value [low, high] of the 95 % bootstrap interval over images (ood_core.bootstrap; "
                  f"params.yaml `evaluation`); `{SEED_COLUMN}`: std over seeds, methods with random groups "
                  "or a random stream only.")
 SEED_NOTE = ("Seed spread: standard deviation (in % points) of FPR95 / AUROC over the `evaluation.n_seeds` "
@@ -233,7 +241,7 @@ def build_report(params: StudyParams, layout: Layout) -> str:
             table = main_table(metrics, ood_sets)
             parts.append(f"## {study}\n\n" + to_markdown(with_seed_columns(table, metrics, ood_sets),
                                                          caption(benchmark, backbone) + INTERVAL_NOTE,
-                                                         half_width_table(metrics, ood_sets)))
+                                                         interval_table(metrics, ood_sets)))
             parts.extend(delta_sections(params, layout, benchmark, backbone))
             estimated = estimated_table(metrics)
             if not estimated.empty:

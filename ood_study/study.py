@@ -151,6 +151,36 @@ def summarize(per_set: dict[str, dict], intervals: dict | None = None, seed_spre
     return out
 
 
+#: the sets of the summary metrics: the average over the OOD sets, and OpenOOD's groups where defined
+SUMMARY_SETS = ("average", "near", "far")
+
+
+def summary_metrics(view: dict, method: str) -> dict:
+    """The handful of DVC metrics of one method: ``{method: {"AUROC", "AUROC_lo", "AUROC_hi", "FPR95",
+    "FPR95_lo", "FPR95_hi"}}`` of the average over the OOD sets (%, interval bounds at the view's
+    confidence), the same with ``_near`` / ``_far`` (``AUROC_near_lo``) where the benchmark defines
+    those groups, and each estimated parameter's estimate (``tau``, a fraction).
+
+    ``view``: :func:`summarize`'s output (plus the estimated parameters). Keyed by the method, so each
+    column name is unique across the metrics files and ``dvc exp show`` prints it without the file
+    path (``dnm.AUROC``); the per-set numbers stay in the detail file (``Layout.metrics``).
+    """
+    out: dict = {}
+    for group in SUMMARY_SETS:
+        tag = "" if group == "average" else f"_{group}"
+        for key in (metric_label("auroc"), metric_label("fpr95")):
+            if group not in view.get(key, {}):
+                continue
+            out[f"{key}{tag}"] = view[key][group]
+            ci = next((view[k] for k in sorted(view) if k.startswith(f"{key}_ci")), None)
+            if ci is not None and group in ci:
+                out[f"{key}{tag}_lo"], out[f"{key}{tag}_hi"] = ci[group]["low"], ci[group]["high"]
+    for name, value in view.items():
+        if isinstance(value, dict) and "estimate" in value:
+            out[name] = value["estimate"]
+    return {method: out}
+
+
 def ci_suffix(confidence: float) -> str:
     """``"ci95"`` for 0.95: the suffix of the interval keys in :func:`summarize`'s view."""
     return f"ci{100.0 * float(confidence):g}".replace(".", "_")

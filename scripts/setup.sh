@@ -20,6 +20,23 @@ if [ ! -f /usr/share/wordnet/data.noun ] && [ -z "${WNSEARCHDIR:-}" ]; then
   fi
 fi
 
+# A .venv moved or copied with the folder still points at its old place: rebuild it (never
+# through a link: a linked .venv is another folder's environment, so only say so).
+if [ -e "$VENV" ] && ! bash scripts/venv_check.sh "$VENV"; then
+  if [ -L "$VENV" ]; then
+    echo "[setup] $VENV is a link to $(readlink "$VENV"); not rebuilding it. Remove the link and re-run." >&2
+    exit 1
+  fi
+  echo "[setup] rebuilding $VENV here"
+  rm -rf "$VENV"
+fi
+if [ -x "$VENV/bin/python" ] && [ ! -L "$VENV" ]; then
+  installed_at=$(cd / && "$VENV/bin/python" -c 'import ood_study, os; print(os.path.dirname(os.path.dirname(os.path.realpath(ood_study.__file__))))' 2>/dev/null || true)
+  if [ -n "$installed_at" ] && [ "$installed_at" != "$(pwd -P)" ]; then
+    echo "[setup] $VENV runs the code of $installed_at, not of this folder: reinstalling it here"
+    rm -f "$VENV"/.ood_core-installed-*
+  fi
+fi
 if [ -f "$stamp" ]; then
   exit 0
 fi

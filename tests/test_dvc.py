@@ -83,7 +83,8 @@ def _expected(params) -> dict[str, dict]:
                     "params": [k.format(method=method, **item) for k in mine.PARAMS]}
                 out[f"score@{s}-{method}"] = {
                     "deps": {p(L.corpus), p(L.embeddings_dir(s)), p(L.negatives(s, method))},
-                    "outs": {p(L.scores(s, method)), p(L.score_details(s, method)), p(L.metrics(s, method))},
+                    "outs": {p(L.scores(s, method)), p(L.score_details(s, method)), p(L.metrics(s, method)),
+                             p(L.summary_metrics(s, method))},
                     "params": [k.format(method=method, **item) for k in score.PARAMS]}
             for name, spec in NOTEBOOKS.items():
                 if spec.per != "study":

@@ -41,3 +41,27 @@ def test_zero_shot_methods_need_no_corpus_and_bad_input_is_named():
         evaluate("dnm", id_img, ood, ids, cand, is_adj, scoring={"tau": 1.5})
     with pytest.raises(ValueError, match="valid methods"):
         evaluate("knn", id_img, ood, ids)
+
+
+def test_intervals_on_request_bracket_the_value_and_match_the_bootstrap():
+    from ood_core.bootstrap import metric_intervals
+
+    ids, cand, is_adj, id_img, ood = _data(2)
+    plain = evaluate("mcm", id_img, ood, ids)
+    table = evaluate("mcm", id_img, ood, ids, intervals=True, n_resamples=200, seed=3)
+    assert list(table.columns[:4]) == list(plain.columns) and (table[plain.columns] == plain).all().all()
+    want = metric_intervals({n: (scoring.mcm(id_img, ids), scoring.mcm(x, ids)) for n, x in ood.items()},
+                            n_resamples=200, seed=3)
+    for name in ("a", "b", "average"):
+        assert table.loc[name, "auroc_low"] == pytest.approx(100 * want[name]["auroc"][0])
+        assert table.loc[name, "auroc_high"] == pytest.approx(100 * want[name]["auroc"][1])
+        assert table.loc[name, "fpr95_low"] <= table.loc[name, "fpr95_high"]
+
+
+def test_a_bare_array_or_a_wrong_is_adj_length_is_named():
+    ids, cand, is_adj, id_img, ood = _data(3)
+    with pytest.raises(TypeError, match=r"must map each OOD set's name to its \[N, d\] image embeddings"):
+        evaluate("mcm", id_img, ood["a"], ids)
+    # the library's one check (_array.as_bool_vector): names the argument, the length it needs and the shape given
+    with pytest.raises(ValueError, match=r"is_adj must be 1-D of length 40 .*got shape \(39,\)"):
+        evaluate("dnm", id_img, ood, ids, cand, is_adj[:-1], mining={"k": 5})

@@ -196,6 +196,69 @@ def test_bars_stand_in_their_groups_with_the_interval_as_error_bars():
     plt.close(fig)
 
 
+def _auroc_rows():
+    """AUROCs of 88-99 % with their intervals (the squashed case of figure 01)."""
+    return pd.DataFrame({"ood_set": ["a", "b", "average"], "method": ["dnm"] * 3, "value": [98.5, 88.4, 93.0],
+                         "value_low": [98.1, 87.2, 92.4], "value_high": [99.0, 89.9, 93.6]})
+
+
+def test_zoom_fits_the_axis_to_the_intervals_not_to_0_100():
+    fig, ax = plt.subplots()
+    rows = _auroc_rows()
+    figures.bars_with_intervals(ax, rows, x="ood_set", metric="value", kind="point")
+    low, high = figures.zoom_to_intervals(ax, rows, "value")
+    # span 87.2..99.0 = 11.8, padded by 8 % of it (0.944) on each side, capped at 100
+    assert (low, high) == pytest.approx((87.2 - 0.944, 99.0 + 0.944))
+    assert ax.get_ylim() == pytest.approx((low, high))
+    assert 87.2 - low < 1 and (high - low) < 15  # the differences fill the axis
+    capped = rows.assign(value_high=[100.0, 89.9, 93.6])
+    assert figures.zoom_to_intervals(ax, capped, "value")[1] == 100.0  # never beyond 100 %
+    with pytest.raises(ValueError, match="no column"):
+        figures.zoom_to_intervals(ax, rows.drop(columns="value_low"), "value")
+    plt.close(fig)
+
+
+def test_line_styles_are_pairwise_distinct():
+    """Each series of a figure with coinciding curves (notebook 09's four variants) takes its own
+    (line style, marker): no two series look alike even in one colour."""
+    fig, ax = plt.subplots()
+    x = np.array([0.0, 1.0, 2.0])
+    for style, marker in figures.LINE_STYLES:
+        ax.plot(x, x, linestyle=style, marker=marker, color="k")  # identical curves, one colour
+    drawn = {(str(line.get_linestyle()), str(line.get_dashes() if hasattr(line, "get_dashes") else ""),
+              line.get_marker()) for line in ax.get_lines()}
+    assert len(drawn) == len(figures.LINE_STYLES) >= 4
+    assert len({m for _, m in figures.LINE_STYLES}) == len(figures.LINE_STYLES)
+    plt.close(fig)
+
+
+def test_legend_outside_does_not_cover_the_data():
+    fig, ax = plt.subplots(figsize=(5, 3))
+    figures.line_with_band(ax, _auroc_rows().assign(x=[0, 1, 2]), "x", "value", color="C0", label="DNM")
+    legend = figures.legend_outside(ax)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1  # right of the axes
+    plt.close(fig)
+
+
+def test_notebooks_draw_no_twin_axes_and_zoom_auroc():
+    """Figures 01 and 05 use one axis per metric, zoomed to the intervals; 09 a distinct style per line."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent.parent / "notebooks"
+    text = {n: (folder / f"{n}.py").read_text() for n in ("01_main_results", "05_ablation_selection",
+                                                           "09_false_negative_dose")}
+    assert "twin_lines" not in text["05_ablation_selection"] and "zoom_to_intervals" in text["05_ablation_selection"]
+    assert 'kind="point"' in text["01_main_results"] and "zoom_to_intervals" in text["01_main_results"]
+    assert "figures.false_negative_dose_figure" in text["09_false_negative_dose"]
+    import inspect
+
+    dose = inspect.getsource(figures.false_negative_dose_figure)  # notebook 09's figure
+    assert "LINE_STYLES" in dose
+    assert "ax.legend(fontsize=\"small\")" not in dose  # default placement: on the data
+
+
 def _dose_average():
     """Two doses (rho 0.0, 0.2) x four variants; auto also has its tau estimate (fractions)."""
     rows = []

@@ -1,5 +1,8 @@
 """JupyterLab exploration in a real browser: an ablation notebook of a tiny project, Run All, every
-cell executed without an error and its figure rendered on the page.
+cell executed without an error and its figure rendered on the page; and JupyterLab cannot make the
+pipeline stale: after opening and saving, and after Run All and saving, ``dvc status`` of the
+notebook's stage dep (its paired percent script, ``notebooks/jupytext.toml``) is clean although the
+``.ipynb`` on disk now holds outputs.
 
 Headless Chromium driven by Selenium through chromedriver (Debian: ``chromium`` and
 ``chromium-driver``; ``scripts/install_browser.sh`` installs them, ``.ci/run`` calls it). Without
@@ -217,20 +220,61 @@ return {
 """
 
 
-def _run_all_cells(driver, deadline: Deadline) -> None:
-    """Menu Run > Run All Cells, as a person would."""
+def _menu(driver, deadline: Deadline, menu: str, label: str) -> None:
+    """Menu ``menu`` > ``label``, as a person would."""
     from selenium.webdriver.common.by import By
 
     def menu_item(xpath):
         items = [e for e in driver.find_elements(By.XPATH, xpath) if e.is_displayed()]
         return items[0] if items else None
 
-    deadline.wait(lambda: menu_item("//li[contains(@class,'lm-MenuBar-item')][.//div[text()='Run']]"),
-                  "the Run menu").click()
-    run_all = "//li[contains(@class,'lm-Menu-item')][.//div[contains(@class,'lm-Menu-itemLabel')][text()='Run All Cells']]"
-    item = deadline.wait(lambda: menu_item(run_all), "Run > Run All Cells")
-    assert "lm-mod-disabled" not in (item.get_attribute("class") or ""), "Run All Cells is disabled"
+    deadline.wait(lambda: menu_item(f"//li[contains(@class,'lm-MenuBar-item')][.//div[text()='{menu}']]"),
+                  f"the {menu} menu").click()
+    xpath = f"//li[contains(@class,'lm-Menu-item')][.//div[contains(@class,'lm-Menu-itemLabel')][text()='{label}']]"
+    item = deadline.wait(lambda: menu_item(xpath), f"{menu} > {label}")
+    assert "lm-mod-disabled" not in (item.get_attribute("class") or ""), f"{label} is disabled"
     item.click()
+
+
+def _run_all_cells(driver, deadline: Deadline) -> None:
+    _menu(driver, deadline, "Run", "Run All Cells")
+
+
+def _save(driver, deadline: Deadline, notebook: Path) -> None:
+    """File > Save Notebook; waits until the server has written the file."""
+    before = notebook.stat().st_mtime_ns
+    _menu(driver, deadline, "File", "Save Notebook")
+    deadline.wait(lambda: notebook.stat().st_mtime_ns != before, f"{notebook.name} to be saved")
+    time.sleep(1.0)  # the paired script is written in the same request, just after
+
+
+def _stage_check(root: Path, notebook: str) -> Path:
+    """A DVC project at ``root`` whose one stage has the code dep the generated ``dvc.yaml`` gives
+    the notebook's stage (its paired script), recorded by ``dvc repro``: ``dvc status`` of it then
+    says whether JupyterLab changed what DVC tracks. Returns the DVC file."""
+    from ood_study import pipeline
+    from ood_study.ablations import stage_name
+
+    stem = Path(notebook).stem
+    deps = pipeline.STAGES[stage_name(stem)].deps
+    code = [d for d in deps if d.startswith("notebooks/")]
+    assert code == [f"notebooks/{stem}.py"], f"the stage's notebook dep is {code}, not the paired script"
+    folder = root / "dvc_check"
+    folder.mkdir()
+    (folder / "dvc.yaml").write_text(json.dumps({"stages": {"notebook_code": {
+        "cmd": "true", "deps": [f"../{d}" for d in code]}}}))
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    for cmd in (["dvc", "init", "--no-scm", "-q"], ["dvc", "repro", "-q", "dvc_check/dvc.yaml"]):
+        subprocess.run(cmd, cwd=root, env=env, check=True, capture_output=True, text=True, timeout=120)
+    return folder / "dvc.yaml"
+
+
+def _dvc_status(dvc_file: Path) -> str:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    result = subprocess.run(["dvc", "status", "dvc_check/dvc.yaml"], cwd=dvc_file.parent.parent, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
 
 
 def test_jupyterlab_runs_an_ablation_notebook_in_a_real_browser(tiny_project, tmp_path):
@@ -248,6 +292,10 @@ def test_jupyterlab_runs_an_ablation_notebook_in_a_real_browser(tiny_project, tm
 
     root = _lab_project(tiny_project, tmp_path / "project")
     notebooks = root / "notebooks"
+    ipynb, script = notebooks / NOTEBOOK, (notebooks / NOTEBOOK).with_suffix(".py")
+    dvc_check = _stage_check(root, NOTEBOOK)
+    script_bytes = script.read_bytes()
+    statuses = {}
     runtime = tmp_path / "jupyter-runtime"
     port, token = _free_port(), secrets.token_hex(24)
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # inline figures in the kernel
@@ -307,6 +355,10 @@ def test_jupyterlab_runs_an_ablation_notebook_in_a_real_browser(tiny_project, tm
                       diagnose=diagnose)
         marks["notebook open, kernel idle"] = deadline.used()
 
+        _save(driver, deadline, ipynb)
+        statuses["opened and saved"] = _dvc_status(dvc_check)
+        marks["opened, saved, dvc status"] = deadline.used()
+
         _run_all_cells(driver, deadline)
         executed = re.compile(r"^\[\d+\]:$")
         deadline.wait(lambda: all(executed.match(p.strip()) for p in poll()["prompts"]) and state["status"] == "idle",
@@ -314,6 +366,15 @@ def test_jupyterlab_runs_an_ablation_notebook_in_a_real_browser(tiny_project, tm
         deadline.wait(lambda: any(ok and w > 0 and h > 0 for ok, w, h in poll()["images"]),
                       "the figure (an <img> in .jp-RenderedImage) to render", diagnose=diagnose)
         marks["all cells run, figure shown"] = deadline.used()
+
+        script_mtime = script.stat().st_mtime_ns
+        _save(driver, deadline, ipynb)
+        saved = json.loads(ipynb.read_text())
+        assert any(c.get("outputs") for c in saved["cells"] if c["cell_type"] == "code"), "the save held no outputs"
+        assert script.stat().st_mtime_ns != script_mtime, "saving did not rewrite the paired script (jupytext off?)"
+        assert script.read_bytes() == script_bytes, "saving from JupyterLab changed the paired script's bytes"
+        statuses["run all and saved"] = _dvc_status(dvc_check)
+        marks["run, saved, dvc status"] = deadline.used()
 
         # The kernel ran in the notebooks folder, as under `make lab`, so setup() found the tiny project.
         if Path("/proc").is_dir():
@@ -345,6 +406,9 @@ def test_jupyterlab_runs_an_ablation_notebook_in_a_real_browser(tiny_project, tm
                 pass
         _stop(server, port, token, runtime)
 
+    for when, status in statuses.items():
+        print(f"dvc status after {when}: {status!r}")
+        assert status == "Data and pipelines are up to date.", f"after {when}, dvc status says: {status}"
     shutil.copyfile(screenshot, SCREENSHOT_COPY)
     print(f"\nscreenshot: {screenshot} (copy: {SCREENSHOT_COPY}); seconds since starting the server: "
           + ", ".join(f"{what} {t:.0f}" for what, t in marks.items()))

@@ -124,13 +124,13 @@ def test_the_command_line_dispatches_to_the_stages(tiny_project, capsys):
     assert "SIMULATED" in Layout(tiny_project).report.read_text()
     with pytest.raises(SystemExit) as info:
         cli.main(["mien"])
-    assert info.value.code == 2 and "commands: corpus, embed, mine" in capsys.readouterr().err
+    assert info.value.code == 2 and "unknown command 'mien'; commands: corpus, embed, mine" in capsys.readouterr().err
 
 
 def test_a_misspelt_injected_parameter_is_an_error():
     from ood_study.stages.notebook import check_parameters
 
-    source = Layout(Path(__file__).resolve().parent.parent).notebook_source("02_ablation_tau")
+    source = Layout(Path(__file__).resolve().parent.parent).notebook_file("02_ablation_tau")
     check_parameters(source, {"benchmark": "simulated", "backbone": "ViT-B-16", "dvc_stage": True})
     with pytest.raises(ValueError, match=r"\['backbon'\] are not in its `parameters` cell"):
         check_parameters(source, {"benchmark": "simulated", "backbon": "ViT-B-16"})
@@ -145,7 +145,7 @@ def test_a_notebook_run_by_hand_writes_outside_the_dvc_outputs(tiny_project, mon
     (tiny_project / "dvc.yaml").touch()  # find_root looks for dvc.yaml and params.yaml
     nb = setup("02_ablation_tau", "simulated", "ViT-B-16")
     assert nb.layout.root == tiny_project.resolve() and not nb.dvc_stage
-    assert nb.output_dir == tiny_project.resolve() / "results" / "interactive" / STUDY / "02_ablation_tau"
+    assert nb.output_dir.parent == tiny_project.resolve() / "results" / "interactive" / STUDY / "02_ablation_tau"
     sweep = nb.save_sweep(pd.DataFrame({"method": ["dnm"], "parameter": ["tau"], "value": [0.5],
                                         "ood_set": ["average"], "auroc": [90.0], "valid": [True]}))
     assert sweep.parent == nb.output_dir and not Layout(tiny_project).sweep_csv(STUDY, "interactive").exists()

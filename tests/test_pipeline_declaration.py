@@ -118,5 +118,5 @@ def test_a_notebook_stage_reads_the_data_and_params_its_declaration_names():
     assert tau["params"] == ["ablations.tau", "method_params.dnm.scoring", "benchmark_sets.${item.benchmark}",
                              "evaluation"]
     backbones = text["nb_backbones"]
-    assert backbones["foreach"] == "${benchmarks}" and backbones["do"]["deps"][:2] == ["notebooks/07_backbones.ipynb",
+    assert backbones["foreach"] == "${benchmarks}" and backbones["do"]["deps"][:2] == ["notebooks/07_backbones.py",
                                                                                         "metrics"]

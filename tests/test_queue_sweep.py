@@ -148,3 +148,36 @@ def test_a_two_point_tau_grid_on_two_queue_workers_equals_direct_scoring(tmp_pat
     assert got[TAUS[0]] != got[TAUS[1]]
     # The workspace (the committed baseline) is untouched by the queued runs.
     assert "tau: 0.5" in (repo / "params.yaml").read_text()
+
+
+def test_the_summary_keeps_the_metric_columns_of_the_installed_dvc(tmp_path):
+    """``make sweep-queue``'s closing ``dvc exp show`` (show_command) against the installed DVC:
+    it keeps the swept key and each swept method's summary AUROC / FPR95 with their bounds, and
+    drops the other methods and numbers."""
+    from ood_study.layout import Layout
+    from ood_study.queue_sweep import Experiment, show_command
+    from ood_study.study import summary_metrics, write_json
+
+    env = project_env()
+    run_ok(["git", "init", "-q"], tmp_path, env)
+    run_ok(["dvc", "init", "-q"], tmp_path, env)
+    layout, study = Layout(tmp_path), "simulated-ViT-B-16"
+    for method, auroc in (("dnm", 95.5), ("mcm", 90.25)):  # as the score stage writes them
+        view = {"AUROC": {"average": auroc, "sun": 1.0}, "FPR95": {"average": 100 - auroc},
+                "AUROC_ci95": {"average": {"low": auroc - 1, "high": auroc + 0.5}}}
+        write_json(layout.summary_metrics(study, method), summary_metrics(view, method))
+    (tmp_path / "params.yaml").write_text("method_params:\n  dnm:\n    scoring:\n      tau: 0.1\n")
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"score": {
+        "cmd": "true", "params": ["method_params.dnm.scoring.tau"],
+        "metrics": [{str(layout.summary_metrics(study, m).relative_to(tmp_path)): {"cache": False}}
+                    for m in ("dnm", "mcm")]}}}))
+    run_ok(["git", "add", "-A"], tmp_path, env)
+    run_ok(["git", "commit", "-qm", "init"], tmp_path, env)
+    experiment = Experiment("sweep-tau-0.1", ("method_params.dnm.scoring.tau=0.1",), ("score@simulated-ViT-B-16-dnm",))
+    table = run_ok(show_command([experiment]), tmp_path, env, timeout=120)
+    header = [c.strip() for c in table.splitlines()[0].strip("|").split("|")]
+    assert header == ["Experiment", "State", "dnm.AUROC", "dnm.AUROC_hi", "dnm.AUROC_lo", "dnm.FPR95",
+                      "method_params.dnm.scoring.tau"]
+    row = [c.strip() for c in table.splitlines()[2].strip("|").split("|")]
+    assert row[2:] == ["95.5", "96", "94.5", "4.5", "0.1"]  # dnm's numbers (DVC prints 96.0 as 96)
+    assert "90.25" not in table  # mcm (not swept) dropped

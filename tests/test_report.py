@@ -88,32 +88,36 @@ def _with_intervals(fpr, auroc, half_fpr, half_auroc, seed_std=None):
     return out
 
 
-def test_markdown_shows_value_plus_minus_half_width():
+def test_markdown_shows_value_and_interval_bounds():
     metrics = {"dnm": _with_intervals([5.27, 10.4, 62.7, 14.17, 23.13], [98.84, 98.02, 87.9, 97.09, 95.46],
                                       [0.98, 2.2, 5.05, 2.84, 2.07], [0.21, 0.38, 0.97, 0.53, 0.35]),
                "mcm": _metrics([50.64, 47.5, 76.8, 41.25, 54.05], [89.43, 90.67, 79.41, 93.15, 88.16])}
     table = report.main_table(metrics, SETS)
-    hw = report.half_width_table(metrics, SETS)
-    assert hw.loc["dnm", ("sun", "FPR95")] == pytest.approx(2.2)
-    assert math.isnan(hw.loc["mcm", ("sun", "FPR95")])  # an old metrics file without intervals
-    md = report.to_markdown(table, "t", hw)
+    iv = report.interval_table(metrics, SETS)
+    assert iv.loc["dnm", ("sun", "FPR95")] == pytest.approx((10.4 - 2.2, 10.4 + 2.2))
+    assert not isinstance(iv.loc["mcm", ("sun", "FPR95")], tuple)  # an old metrics file without intervals
+    md = report.to_markdown(table, "t", iv)
     dnm_row = next(line for line in md.splitlines() if line.startswith("| dnm"))
-    assert "| 5.27 ± 0.98 " in dnm_row and "| 95.46 ± 0.35 " in dnm_row and "| 62.70 ± 5.05 " in dnm_row
+    # 5.27 - 0.98 = 4.29, 5.27 + 0.98 = 6.25; 95.46 -/+ 0.35; 62.7 -/+ 5.05
+    assert "| 5.27 [4.29, 6.25] " in dnm_row and "| 95.46 [95.11, 95.81] " in dnm_row
+    assert "| 62.70 [57.65, 67.75] " in dnm_row
     mcm_row = next(line for line in md.splitlines() if line.startswith("| mcm"))
-    assert "| 50.64 " in mcm_row and "±" not in mcm_row  # no interval: the bare value
-    assert r"5.27 $\pm$ 0.98" in report.to_latex(table, "t", hw)
-    # without half-widths the table is the plain two-decimal one
-    assert "±" not in report.to_markdown(table, "t")
+    assert "| 50.64 " in mcm_row and "[" not in mcm_row  # no interval: the bare value
+    assert "5.27 [4.29, 6.25]" in report.to_latex(table, "t", iv)
+    assert "±" not in md and "[" not in report.to_markdown(table, "t")  # without intervals: plain numbers
 
 
-def test_half_width_of_an_asymmetric_interval_is_half_its_length():
+def test_an_asymmetric_interval_is_printed_with_both_bounds():
+    """The issue's cases: FPR95 100.00 with the interval [80, 100] and 1.39 with [0.69, 2.64] (never
+    "100.00 ± 10.00" or "1.39 ± 0.98")."""
+    assert report.with_interval(100.0, (80.0, 100.0)) == "100.00 [80.00, 100.00]"
+    assert report.with_interval(1.39, (0.69, 2.64)) == "1.39 [0.69, 2.64]"
+    assert report.with_interval(float("nan"), (1.0, 2.0)) == "–" and report.with_interval(3.0) == "3.00"
     metrics = {"dnm": _metrics([10] * 5, [90] * 5)}
     metrics["dnm"]["FPR95_ci95"] = {s: {"low": 9.0, "high": 12.5} for s in [*SETS, "average"]}
     metrics["dnm"]["AUROC_ci95"] = {s: {"low": 89.99, "high": 90.0} for s in [*SETS, "average"]}
-    hw = report.half_width_table(metrics, SETS)
-    assert hw.loc["dnm", ("places", "FPR95")] == pytest.approx(1.75)
-    md = report.to_markdown(report.main_table(metrics, SETS), "t", hw)
-    assert "10.00 ± 1.75" in md and "90.00 ± 0.01" in md  # (90.0 - 89.99) / 2 is a hair above 0.005 in floats
+    md = report.to_markdown(report.main_table(metrics, SETS), "t", report.interval_table(metrics, SETS))
+    assert "10.00 [9.00, 12.50]" in md and "90.00 [89.99, 90.00]" in md
 
 
 def test_seed_spread_table_lists_only_seeded_methods():
@@ -164,9 +168,9 @@ def test_main_table_with_seed_columns_keeps_one_row_per_method():
     assert list(shown.index) == ["mcm", "dnm"]
     assert shown.loc["dnm", (report.SEED_COLUMN, "AUROC")] == 0.25
     assert math.isnan(shown.loc["mcm", (report.SEED_COLUMN, "FPR95")])
-    md = report.to_markdown(shown, "t", report.half_width_table(metrics, SETS))
+    md = report.to_markdown(shown, "t", report.interval_table(metrics, SETS))
     dnm_row = next(line for line in md.splitlines() if line.startswith("| dnm"))
-    assert dnm_row.rstrip(" |").endswith("| 0.25") and "| 98.00 ± 0.40 " in dnm_row  # seed std: a bare number
+    assert dnm_row.rstrip(" |").endswith("| 0.25") and "| 98.00 [97.60, 98.40] " in dnm_row  # seed std: bare
     assert next(line for line in md.splitlines() if line.startswith("| mcm")).rstrip(" |").endswith("–")
 
 
@@ -179,6 +183,24 @@ def test_estimated_table_lists_estimated_parameters_in_percent():
     assert table.to_dict("records") == [{"method": "dnm_auto", "parameter": "tau", "estimate": 2.96,
                                          "low": 2.25, "high": 4.72}]
     assert estimated_table({"mcm": {"AUROC": {"average": 88.0}}}).empty
+
+
+def test_summary_metrics_are_a_handful_of_numbers_per_method():
+    from ood_study.study import summary_metrics
+
+    view = {"AUROC": {"a": 99.0, "near": 80.0, "far": 95.0, "average": 90.0},
+            "FPR95": {"a": 1.0, "near": 60.0, "far": 20.0, "average": 30.0},
+            "AUROC_ci95": {"average": {"low": 89.0, "high": 90.5}, "near": {"low": 78.0, "high": 82.0},
+                           "a": {"low": 98.0, "high": 99.5}},
+            "FPR95_ci95": {"average": {"low": 28.0, "high": 33.0}},
+            "AUPR_IN": {"average": 97.0}, "tau": {"estimate": 0.03, "low": 0.02, "high": 0.05}}
+    assert summary_metrics(view, "dnm") == {"dnm": {
+        "AUROC": 90.0, "AUROC_lo": 89.0, "AUROC_hi": 90.5, "FPR95": 30.0, "FPR95_lo": 28.0, "FPR95_hi": 33.0,
+        "AUROC_near": 80.0, "AUROC_near_lo": 78.0, "AUROC_near_hi": 82.0, "FPR95_near": 60.0,
+        "AUROC_far": 95.0, "FPR95_far": 20.0, "tau": 0.03}}
+    # no groups, no intervals: the averages alone
+    assert summary_metrics({"AUROC": {"average": 1.0}, "FPR95": {"average": 2.0}}, "mcm") == {
+        "mcm": {"AUROC": 1.0, "FPR95": 2.0}}
 
 
 def test_metric_label_is_the_one_mapping_between_names_and_file_keys():

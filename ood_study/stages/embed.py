@@ -27,7 +27,7 @@ from ood_core.features.files import write_features
 from ood_core.text.corpus import Corpus
 from ood_study.layout import ID_LIKE_FILE, TEXT_FILES, Layout, study_name
 from ood_study.params import SIMULATED, StudyParams
-from ood_study.stages import log, stage_main
+from ood_study.stages import log, parser, stage_main
 
 # Text features do not depend on encoder.batch_size etc., but on the real path a change there
 # only costs a cache lookup, and one feature source serves both stages.
@@ -293,12 +293,18 @@ def run_images(params: StudyParams, layout: Layout, benchmark: str, backbone: st
 def main(argv=None) -> None:
     import sys
 
+    command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in PARAMS:
-        raise SystemExit(f"usage: python -m ood_study.stages.embed {{text,images}} --benchmark B --backbone N "
-                         f"(got {argv[:1]})")
-    kind, rest = argv[0], argv[1:]
-    stage_main(__doc__, PARAMS[kind], run_text if kind == "text" else run_images, ("benchmark", "backbone"), rest)
+    if argv and argv[0] in PARAMS:
+        kind, rest = argv[0], argv[1:]
+        prog = f"{parser(None).prog} {kind}"
+        stage_main(__doc__, PARAMS[kind], run_text if kind == "text" else run_images, ("benchmark", "backbone"), rest,
+                   prog=prog, command_line=command_line)
+        return
+    cli = parser(__doc__)
+    cli.add_argument("kind", choices=list(PARAMS), help="what to embed: the corpus's text, or the benchmark's images "
+                     "(then `--help` after it lists its options)")
+    cli.parse_args(argv[:1])  # --help: exit 0; no kind (an option first), or an unknown one: usage error, exit 2
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from ood_study.study import (
     round_sig,
     seed_spread,
     summarize,
+    summary_metrics,
     write_json,
     write_npz,
 )
@@ -95,6 +96,7 @@ def run(params: StudyParams, layout: Layout, benchmark: str, backbone: str, meth
         summary.update(_resolved_summary(resolved))
     write_json(layout.score_details(name, method), detail)
     write_json(layout.metrics(name, method), summary)
+    write_json(layout.summary_metrics(name, method), summary_metrics(summary, method))
 
 
 def _score(m, study, negatives, sp, groups=None):
