@@ -91,6 +91,7 @@ def test_metrics_sweeps_and_report_are_identical_by_hash_across_thread_counts(ti
     one, two = (_stable_outputs(roots[n]) for n in (1, 2))
     methods = load_params(tiny_project / "params.yaml").methods
     expected = {f"metrics/{STUDY}/{m}.json" for m in methods} | {f"results/{STUDY}/scores/{m}.json" for m in methods}
+    expected |= {f"metrics/{STUDY}/summary/{m}.json" for m in methods}  # the DVC summary metrics
     expected |= {f"results/{STUDY}/sweeps/02_ablation_tau.csv", "results/report.md"}
     assert set(one) == expected
     assert one == two
