@@ -40,6 +40,9 @@ def tiny_params() -> dict:
     for method in ("neglabel", "csp", "dnm", "dnm_auto"):
         mp[method]["scoring"]["n_groups"] = 10
     mp["dnm_auto"]["scoring"].update(tau_n_folds=2, tau_n_bootstrap=50)
+    for block in mp.values():  # TANL picks its activated negatives from the corpus: fewer for small corpora
+        if isinstance(block.get("scoring"), dict) and "n_activated" in block["scoring"]:
+            block["scoring"]["n_activated"] = 100
     params["evaluation"].update(n_resamples=50, n_seeds=2)
     for name, ablation in ABLATIONS.items():  # each ablation declares its tiny grid (ood_study.ablations)
         params["ablations"][name] = {**(params["ablations"].get(name) or {}), **ablation.tiny}

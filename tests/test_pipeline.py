@@ -98,12 +98,17 @@ def test_notebook_executes_and_writes_finite_results(tiny_project, name):
 
 
 def test_real_benchmark_without_images_fails_with_the_layout_before_encoding(tiny_project, tmp_path, monkeypatch):
-    from ood_core.features import encoders
+    import yaml
+
+    from ood_core.features import encoders, image_sets
     from ood_study.stages import embed
 
     params_path = tmp_path / "params.yaml"
-    raw = (tiny_project / "params.yaml").read_text()
-    params_path.write_text(raw.replace("data_root: data/benchmarks", f"data_root: {tmp_path / 'no-data'}"))
+    raw = yaml.safe_load((tiny_project / "params.yaml").read_text())
+    raw["paths"]["data_root"] = str(tmp_path / "no-data")
+    sets = raw["benchmark_sets"]["imagenet1k"]
+    raw["image_sets"] = {n: image_sets.image_set(n, root=".").path.as_posix() for n in (sets["id"], *sets["ood"])}
+    params_path.write_text(yaml.safe_dump(raw))
     monkeypatch.delenv("OOD_DATA_ROOT", raising=False)
 
     def no_encoder(*args, **kwargs):  # the check must come first: never load weights for nothing
