@@ -10,6 +10,9 @@ Conventions used everywhere in the package:
 - **Device rule**: ``device=None`` means "the device of the first torch-tensor input that is not
   on the CPU, else the CPU". Numpy inputs therefore always run on the CPU unless a device is
   named; CUDA tensors stay on their GPU.
+- **Exact mode**: inside :func:`ood_core.exact.exact_products` the compute dtype is float64,
+  unit rows are rounded to the ``2**-GRID_BITS`` grid and scores to float32 precision, so that
+  products and scores do not depend on the CPU (see that module).
 - Every check raises ``ValueError`` whose message names the argument, its offending value and
   the valid range.
 """
@@ -21,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from ood_core.exact import GRID_BITS, is_exact
 
 __all__ = [
     "compute_dtype",
@@ -52,7 +57,9 @@ def _torch_dtype_of(x: Any) -> torch.dtype:
 
 
 def compute_dtype(*arrays: Any) -> torch.dtype:
-    """float64 if any input is float64, else float32 (half precisions are upcast)."""
+    """float64 if any input is float64 or inside ``exact_products``, else float32 (half precisions are upcast)."""
+    if is_exact():
+        return torch.float64
     return torch.float64 if any(_torch_dtype_of(a) == torch.float64 for a in arrays) else torch.float32
 
 
@@ -165,12 +172,14 @@ def l2_normalize(t: torch.Tensor, name: str) -> torch.Tensor:
     divided by the power of two at or just below its max-abs entry (exact), then normalised. Other rows
     take the one-pass ``t / ||t||``; both give bit-identical results for a row and its power-of-two
     multiples. A row holding NaN or inf raises ``ValueError`` naming ``name`` and the row.
+    Inside ``exact_products`` (float64) the unit rows are then rounded to multiples of
+    ``2**-GRID_BITS``, which makes their products exact (:mod:`ood_core.exact`).
     """
     norms = torch.linalg.vector_norm(t, dim=1, keepdim=True)
     info = torch.finfo(t.dtype)
     unsafe = ~torch.isfinite(norms[:, 0]) | (norms[:, 0] < math.sqrt(info.tiny / info.eps))
     if not bool(unsafe.any()):
-        return t / norms
+        return _on_grid(t / norms)
     rows = torch.nonzero(unsafe)[:, 0]
     sub = t[rows]
     peak = sub.abs().amax(dim=1, keepdim=True)  # NaN if the row holds a NaN
@@ -188,7 +197,18 @@ def l2_normalize(t: torch.Tensor, name: str) -> torch.Tensor:
     sub = sub / torch.ldexp(torch.ones_like(peak), exponent - 1)
     out = t / norms
     out[rows] = sub / torch.linalg.vector_norm(sub, dim=1, keepdim=True)
-    return out
+    return _on_grid(out)
+
+
+def _on_grid(unit_rows: torch.Tensor) -> torch.Tensor:
+    """Unit rows rounded to multiples of ``2**-GRID_BITS`` inside ``exact_products``, else unchanged."""
+    if not is_exact():
+        return unit_rows
+    if unit_rows.dtype != torch.float64:
+        raise TypeError(f"exact products need float64 unit rows, got {unit_rows.dtype}: convert with "
+                        f"ood_core._array.compute_dtype, which is float64 inside exact_products")
+    scale = float(2 ** GRID_BITS)
+    return torch.round(unit_rows * scale).div_(scale)  # power-of-two scalings: exact
 
 
 def check_temperature(temperature: Any, dtype: torch.dtype, name: str = "temperature") -> float:
@@ -216,7 +236,11 @@ def check_temperature(temperature: Any, dtype: torch.dtype, name: str = "tempera
 
 
 def check_finite_scores(scores: torch.Tensor, what: str, cause: str) -> torch.Tensor:
-    """``scores`` unchanged if all finite; else ``ValueError`` naming ``what``, the first bad row and ``cause``."""
+    """``scores`` if all finite; else ``ValueError`` naming ``what``, the first bad row and ``cause``.
+
+    Inside ``exact_products`` a float64 ``scores`` is rounded to float32 precision in place (still
+    float64), hiding last-bit differences of the float64 arithmetic between CPUs.
+    """
     bad = ~torch.isfinite(scores)
     if bool(bad.any()):
         row = int(torch.nonzero(bad)[0, 0])
@@ -224,6 +248,8 @@ def check_finite_scores(scores: torch.Tensor, what: str, cause: str) -> torch.Te
             f"{what} is non-finite ({float(scores[row])!r}) for {int(bad.sum())} image(s), first row {row}; "
             f"refusing to return it. Likely cause: {cause}"
         )
+    if is_exact() and scores.dtype == torch.float64:
+        scores.copy_(scores.to(torch.float32))
     return scores
 
 

@@ -23,6 +23,7 @@ from ood_core import bootstrap as _bootstrap
 from ood_core import evaluation as _evaluation
 from ood_core import methods as _methods
 from ood_core import mining as _mining
+from ood_core.exact import exact_products
 from ood_core.features import TextFeatures
 from ood_core.text.corpus import Corpus
 from ood_study import study as _study
@@ -86,6 +87,7 @@ def _invalid_rows(study, error: Exception, **labels) -> list[dict]:
              "valid": False, "note": str(error)} for s in [*study.ood_splits, "average"]]
 
 
+@exact_products()  # the application's scores are the same on any CPU (ood_core.exact)
 def score_study(study, method: str, negatives, scoring_params, splits=None) -> dict[str, np.ndarray]:
     """Scores (``[n]`` float64, higher = ID) of each split of ``study`` (default: all) under ``method``.
 
@@ -97,6 +99,7 @@ def score_study(study, method: str, negatives, scoring_params, splits=None) -> d
     return {s: m.score_images(study.images[s], study.texts, negatives, scoring_params) for s in splits}
 
 
+@exact_products()
 def study_score_pairs(study, method: str, negatives, scoring_params) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """OOD set -> ``(id_scores, ood_scores)`` for every OOD set of ``study``
     (:func:`ood_core.evaluation.score_pairs`: a test-time method streams the ID set with each)."""

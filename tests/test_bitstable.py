@@ -1,8 +1,11 @@
-"""Outputs identical by hash across thread counts, and a scores archive without timestamps.
+"""Outputs identical by hash on another CPU and thread count, and a scores archive without timestamps.
 
-The metrics JSON (DVC summary and details), the sweep CSVs and the report must hash the same on
-any machine (``ood_study.study.round_sig``); the ``.npz`` of raw scores need only be byte-identical
-when rerun on one machine (``ood_study.study.write_npz``).
+Every output of the score stages (raw scores ``.npz``, metrics JSON: DVC summary and details), a
+sweep CSV and the report must hash the same on any machine: the scores through exact products
+(``ood_core.exact``), the written floats through ``ood_study.study.round_sig``, the archives
+through ``ood_study.study.write_npz``. "Another CPU" is imitated on this one: MKL's and
+OpenBLAS's kernels are forced to other instruction sets (``OTHER_CPU``), which changes the bits
+of a float32 product here (checked first, else the comparison would prove nothing).
 """
 
 import hashlib
@@ -52,7 +55,21 @@ dnm = scoring_params(nb.params, "dnm", "ViT-B-16")
 nb.save_sweep(experiments.tau_sweep(nb.study, nb.study.negatives("dnm"), dnm, nb.ablation("tau").grid))
 report.main(common)
 (root / "threads.json").write_text(json.dumps(torch.get_num_threads()))
+# canary: the bits of plain float32 products (torch: MKL; numpy: OpenBLAS) on this process's kernels
+import hashlib
+import numpy as np
+rng = np.random.default_rng(0)
+a, b = rng.standard_normal((300, 512)).astype(np.float32), rng.standard_normal((400, 512)).astype(np.float32)
+canary = {"torch": hashlib.sha256((torch.from_numpy(a) @ torch.from_numpy(b).T).numpy().tobytes()).hexdigest(),
+          "numpy": hashlib.sha256((a @ b.T).tobytes()).hexdigest()}
+(root / "canary.json").write_text(json.dumps(canary))
 """
+
+#: another CPU, imitated: the instruction-set settings of the issue (an AVX2 machine) plus kernels
+#: that differ from this machine's own on any x86 CPU (MKL's SSE2 "compatible" path, OpenBLAS's
+#: AVX-only Sandybridge kernels), so that the products' bits change here too
+OTHER_CPU = {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE",
+             "OPENBLAS_CORETYPE": "Sandybridge"}
 
 
 def _copy_project(tiny_project: Path, root: Path) -> Path:
@@ -71,30 +88,41 @@ def _stable_outputs(root: Path) -> dict[str, str]:
     """relative path -> sha256 of every output that must be bit-stable across machines."""
     layout = Layout(root)
     files = [*(root / "metrics").rglob("*.json"), *(layout.results_dir(STUDY) / "scores").glob("*.json"),
-             *(layout.results_dir(STUDY) / "sweeps").glob("*.csv"), layout.report]
+             *(layout.results_dir(STUDY) / "scores").glob("*.npz"), *(layout.results_dir(STUDY) / "sweeps").glob("*.csv"),
+             layout.report]
     return {str(p.relative_to(root)): _sha256(p) for p in files}
 
 
-def test_metrics_sweeps_and_report_are_identical_by_hash_across_thread_counts(tiny_project, tmp_path):
-    roots = {n: _copy_project(tiny_project, tmp_path / f"threads{n}") for n in (1, 2)}
+def test_every_output_is_identical_by_hash_on_another_cpu_and_thread_count(tiny_project, tmp_path):
+    """This machine (2 threads) against "another CPU" (``OTHER_CPU`` kernels, 1 thread)."""
+    machines = {"here": {"threads": 2}, "other": {"threads": 1, **OTHER_CPU}}
+    roots = {m: _copy_project(tiny_project, tmp_path / m) for m in machines}
     procs = {}
-    for n, root in roots.items():
-        env = {**os.environ, "OMP_NUM_THREADS": str(n), "MKL_NUM_THREADS": str(n), "OPENBLAS_NUM_THREADS": str(n),
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-        procs[n] = subprocess.Popen([sys.executable, "-c", _RUN, str(root)], cwd=REPO, env=env,
+    for m, root in roots.items():
+        settings = dict(machines[m])
+        n = str(settings.pop("threads"))
+        env = {k: v for k, v in os.environ.items() if k not in OTHER_CPU}
+        env.update({"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, **settings,
+                    "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))})
+        procs[m] = subprocess.Popen([sys.executable, "-c", _RUN, str(root)], cwd=REPO, env=env,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for n, proc in procs.items():
-        out, _ = proc.communicate(timeout=300)
-        assert proc.returncode == 0, f"OMP_NUM_THREADS={n} failed:\n{out}"
-    assert [json.loads((roots[n] / "threads.json").read_text()) for n in (1, 2)] == [1, 2]
+    for m, proc in procs.items():
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, f"the {m!r} run failed:\n{out}"
+    assert [json.loads((roots[m] / "threads.json").read_text()) for m in machines] == [2, 1]
+    canaries = [json.loads((roots[m] / "canary.json").read_text()) for m in machines]
+    changed = [lib for lib in ("torch", "numpy") if canaries[0][lib] != canaries[1][lib]]
+    assert changed == ["torch", "numpy"], "OTHER_CPU no longer changes the products' bits here: the test is blind"
 
-    one, two = (_stable_outputs(roots[n]) for n in (1, 2))
+    here, other = (_stable_outputs(roots[m]) for m in machines)
     methods = load_params(tiny_project / "params.yaml").methods
     expected = {f"metrics/{STUDY}/{m}.json" for m in methods} | {f"results/{STUDY}/scores/{m}.json" for m in methods}
+    expected |= {f"results/{STUDY}/scores/{m}.npz" for m in methods}  # the raw scores
     expected |= {f"metrics/{STUDY}/summary/{m}.json" for m in methods}  # the DVC summary metrics
     expected |= {f"results/{STUDY}/sweeps/02_ablation_tau.csv", "results/report.md"}
-    assert set(one) == expected
-    assert one == two
+    assert set(here) == expected
+    assert {k for k in here if here[k] != other[k]} == set()
+    roots = {1: roots["here"]}
     # The written floats carry at most 6 significant digits (round_sig is the identity on them).
     detail = json.loads(Layout(roots[1]).score_details(STUDY, "dnm").read_text())
     for per_set in detail["metrics"].values():

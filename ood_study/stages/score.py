@@ -29,6 +29,7 @@ import time
 from ood_core import methods as _methods
 from ood_core.bootstrap import metric_intervals
 from ood_core.evaluation import score_pairs
+from ood_core.exact import exact_products
 from ood_study.layout import Layout, study_name
 from ood_study.method_params import scoring_params
 from ood_study.params import StudyParams
@@ -99,6 +100,7 @@ def run(params: StudyParams, layout: Layout, benchmark: str, backbone: str, meth
     write_json(layout.summary_metrics(name, method), summary_metrics(summary, method))
 
 
+@exact_products()  # scores identical on any CPU (ood_core.exact); the estimate of tau included
 def _score(m, study, negatives, sp, groups=None):
     """``(params, resolved, pairs, per_set)`` of one run of method ``m`` with score parameters ``sp``."""
     # Parameters estimated from the data (DNM's tau: auto) are fixed once for the whole study.
