@@ -14,7 +14,7 @@ import sys
 COMMANDS = {"corpus": "ood_study.stages.corpus", "embed": "ood_study.stages.embed", "mine": "ood_study.stages.mine",
             "score": "ood_study.stages.score", "notebook": "ood_study.stages.notebook",
             "report": "ood_study.stages.report", "deps": "ood_study.deps", "image-set": "ood_study.stages.image_set",
-            "mini-benchmark": "ood_study.mini_benchmark"}
+            "mini-benchmark": "ood_study.mini_benchmark", "final-table": "ood_study.final_table"}
 
 
 def main(argv=None) -> None:
