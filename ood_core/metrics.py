@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ood_core import _array
 
@@ -81,6 +80,9 @@ def ood_metrics(id_scores, ood_scores) -> dict:
     ood_s = _array.to_numpy_float64(ood_scores, "ood_scores")
     scores = np.concatenate([id_s, ood_s])
     is_id = np.concatenate([np.ones(id_s.size, dtype=np.int64), np.zeros(ood_s.size, dtype=np.int64)])
+    # imported here: sklearn takes seconds to import, and most stages that import this module never call it
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
     return {
         "fpr95": fpr_at_recall(id_s, ood_s, 0.95),
         "auroc": float(roc_auc_score(is_id, scores)),

@@ -131,6 +131,11 @@ class Layout:
     def negatives(self, study: str, method: str) -> Path:
         return self._p("data", "negatives", study, f"{check_name('method', method)}.npy")
 
+    @property
+    def mining_memo_dir(self) -> Path:
+        """Negatives by the key of everything that made them (``ood_study.stages.mine``): not a DVC out."""
+        return self._p("data", "mining_memo")
+
     # --- the folders of params.yaml `paths:` -----------------------------------------------------
     def _param_dir(self, params, key: str) -> Path | None:
         value = params.get(f"paths.{key}")
