@@ -10,8 +10,9 @@ setup:
 
 ## The main job: regenerate every table and figure (offline simulated default), print the table
 ## (each method's average FPR95 / AUROC with intervals, <= 100 columns; `dvc metrics show` has them all).
+## Each stage's time goes to results/stage_times.tsv (ood_study/stage_times.py).
 repro: setup
-	dvc repro
+	set -o pipefail; dvc repro 2>&1 | python -m ood_study.stage_times --tsv results/stage_times.tsv
 	python -m ood_study.final_table
 
 ## Refit the simulated world's OOD sets to MCM's and NegLabel's published results (docs/simulation.md,
