@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from ood_core import evaluation, metrics
+from ood_core.exact import exact_products
 from ood_study import experiments as ex
 from ood_study.ablations import ABLATIONS, parse_ablation
 from ood_study.layout import Layout
@@ -40,9 +41,12 @@ def _grid(params, name: str, **override):
 
 def _library_average(study, method: str, scoring) -> dict[str, float]:
     """Average FPR95 / AUROC (%) over the OOD sets of ``method`` on the stage's negatives, straight from
-    ``ood_core``: the registry's scores and ``ood_core.metrics`` (no ``ood_study`` code)."""
-    pairs = evaluation.score_pairs(method, study.images[study.id_split], {s: study.images[s] for s in study.ood_splits},
-                                   study.texts, study.negatives(method), scoring)
+    ``ood_core``: the registry's scores and ``ood_core.metrics`` (no ``ood_study`` code), with the
+    application's exact products (``ood_core.exact``)."""
+    with exact_products():
+        pairs = evaluation.score_pairs(method, study.images[study.id_split],
+                                       {s: study.images[s] for s in study.ood_splits}, study.texts,
+                                       study.negatives(method), scoring)
     per_set = [metrics.ood_metrics(i, o) for i, o in pairs.values()]
     return {m: 100.0 * float(np.mean([p[m] for p in per_set])) for m in ("fpr95", "auroc")}
 
