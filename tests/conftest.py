@@ -5,16 +5,15 @@ import re
 import subprocess
 from pathlib import Path
 
+# dvc first: it binds its log handlers to sys.stdout/sys.stderr when first imported. Imported inside
+# a test that uses capsys, they would keep that test's capture stream, which pytest closes
+# afterwards, and a later in-process Repo.init would fail to log; imported here they bind to the
+# session-wide capture, which lives as long as the run.
+import dvc  # noqa: F401
 import pytest
 import yaml
 
 from ood_study.ablations import ABLATIONS
-
-# DVC binds its log handlers to sys.stdout/sys.stderr when first imported. Imported inside a test
-# that uses capsys, they would keep that test's capture stream, which pytest closes afterwards, and
-# a later in-process Repo.init would fail to log. Importing it here binds them to the session-wide
-# capture, which lives as long as the run.
-import dvc  # noqa: E402,F401
 
 REPO = Path(__file__).resolve().parent.parent
 

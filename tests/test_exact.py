@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ood_core import _array
-from ood_core import scoring
+from ood_core import _array, scoring
 from ood_core.exact import GRID_BITS, exact_products, is_exact
 from ood_core.methods.adaneg import adaneg_stream
 from ood_core.methods.energy import energy
