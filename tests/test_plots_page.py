@@ -93,6 +93,24 @@ def test_a_fetched_bundle_must_match_its_pinned_sha512(tmp_path):
         plots_page.fetch(wrong, tmp_path / "out", str(tmp_path / "no-npm"))
 
 
+def test_the_page_inlines_fetched_bundles_and_without_npm_keeps_the_template(tmp_path, capsys):
+    root = tmp_path / "project"
+    (root / ".dvc" / "plots").mkdir(parents=True)
+    shutil.copy2(REPO / plots_page.TEMPLATE, root / plots_page.TEMPLATE)
+    template = (root / plots_page.TEMPLATE).read_text()
+    page, inlined = plots_page.write_page(root, npm=str(tmp_path / "no-npm"))
+    assert page == root / "build" / "plots" / "page.html" and not inlined
+    assert page.read_text() == template  # DVC's CDN scripts stay; the page says vega did not load
+    assert "vega not installed locally" in capsys.readouterr().err
+    for package in plots_page.PACKAGES:  # bundles already fetched are used as they are: npm is not asked
+        (root / plots_page.OUT_DIR / package.file_name).write_text(f"window.{package.name.replace('-', '_')} = 1;")
+    page, inlined = plots_page.write_page(root, npm=str(tmp_path / "no-npm"))
+    text = page.read_text()
+    assert inlined and plots_page.SCRIPTS not in text and "{plot_divs}" in text
+    positions = [text.index(f"window.{name} = 1;") for name in ("vega", "vega_lite", "vega_embed")]
+    assert positions == sorted(positions)  # vega-embed needs vega and vega-lite loaded before it
+
+
 # ---------------------------------------------------------------- the offline page in a browser
 
 PAGE_JS = """
@@ -258,15 +276,19 @@ def test_plots_diff_names_both_revisions_and_checkout_restores_each_branch(tmp_p
     run_ok([dvc, "exp", "run", "--temp", "-n", "taugrid", "-S", "ablations.tau.grid=[0.0,0.6]", target], repo, env)
 
     # plots diff reads main's outputs from the local cache (repro put them there) and names both revisions
-    shown = json.loads(run_ok([dvc, "plots", "diff", "main", "taugrid", "--json", sweep], repo, env))
+    figures = Layout(Path(".")).figures_dir(STUDY, "02_ablation_tau").as_posix()
+    diff = [dvc, "plots", "diff", "main", "taugrid", "--targets", sweep, figures]
+    shown = json.loads(run_ok([*diff, "--json"], repo, env))["data"]
     (plot,) = shown[sweep]
     assert sorted(plot["revisions"]) == ["main", "taugrid"]
     values = plot["content"]["data"]["values"]
     by_rev = {rev: sorted({float(row["value"]) for row in values if row["rev"] == rev}) for rev in ("main", "taugrid")}
     assert by_rev == {"main": [0.0, 0.3], "taugrid": [0.0, 0.6]}
-    printed = run_ok([dvc, "plots", "diff", "main", "taugrid", "-o", "diff_page"], repo, env)
+    printed = run_ok([*diff, "-o", "diff_page"], repo, env)
     page = (repo / "diff_page" / "index.html").read_text(encoding="utf-8")
-    assert "diff_page/index.html" in printed and '"main"' in page and '"taugrid"' in page
+    assert (repo / "diff_page" / "index.html").as_uri() in printed
+    assert page.count("<p>main</p>") == page.count("<p>taugrid</p>") >= 1  # each figure, once per revision
+    assert "vegaEmbed(" in page and not re.search(r"<script[^>]*\bsrc\s*=", page)  # vega inlined, as for show
 
     # a branch from the experiment; dvc checkout after each git checkout restores that branch's sweep
     run_ok([dvc, "exp", "branch", "taugrid", "taugrid-branch"], repo, env)
@@ -276,3 +298,15 @@ def test_plots_diff_names_both_revisions_and_checkout_restores_each_branch(tmp_p
         assert _grid((repo / sweep).read_text()) == grid, branch
         status = run_ok([dvc, "status", target], repo, env)
         assert "up to date" in status, f"on {branch}: {status}"
+
+    # sharing through a DVC remote (README): main's outputs pushed; another clone pulls them, running nothing
+    run_ok(["git", "checkout", "-q", "main"], repo, env)
+    run_ok([dvc, "checkout", "--with-deps", target], repo, env)
+    run_ok([dvc, "remote", "add", "-d", "shared", str(tmp_path / "remote")], repo, env)
+    run_ok(["git", "commit", "-qam", "a shared DVC remote"], repo, env)
+    run_ok([dvc, "push", "--with-deps", target], repo, env)
+    other = tmp_path / "other"
+    run_ok(["git", "clone", "-q", "-b", "main", str(repo), str(other)], tmp_path, env)
+    run_ok([dvc, "pull", "--with-deps", target], other, env)
+    assert (other / sweep).read_bytes() == (repo / sweep).read_bytes()
+    assert "up to date" in run_ok([dvc, "status", target], other, env)
