@@ -250,6 +250,7 @@ def _grid(csv_text: str) -> list[float]:
     return sorted(pd.read_csv(io.StringIO(csv_text))["value"].unique().tolist())
 
 
+@pytest.mark.e2e  # dvc repro and an experiment on a clone: ~8 min on a busy 2-core machine
 @pytest.mark.skipif(not DVC.exists(), reason="needs the project's .venv (scripts/setup.sh)")
 def test_plots_diff_names_both_revisions_and_checkout_restores_each_branch(tmp_path):
     if not (REPO / ".git").exists():
