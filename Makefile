@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup repro test test-fast dvc-yaml lab clean-results sweep-queue calibrate
+.PHONY: setup repro plots test test-fast dvc-yaml lab clean-results sweep-queue calibrate
 
 setup:
 	bash scripts/setup.sh
@@ -14,6 +14,11 @@ setup:
 repro: setup
 	set -o pipefail; dvc repro 2>&1 | python -m ood_study.stage_times --tsv results/stage_times.tsv
 	python -m ood_study.final_table
+
+## The sweeps and figures as one page that draws offline: dvc_plots/index.html (vega inlined by the set-up,
+## .dvc/config's plots.html_template). `dvc plots diff main <experiment>` writes the same page for two revisions.
+plots: setup
+	dvc plots show
 
 ## Refit the simulated world's OOD sets to MCM's and NegLabel's published results (docs/simulation.md,
 ## protocol): rewrites the ood_sets block of params.yaml and calibration/simulation_fit.json. `repro` never
