@@ -5,35 +5,21 @@ vectors (float32 inputs, the simulated study's shape by default: 10,000 images, 
 12,000 negatives, d = 512), the best wall time of ``--repeats`` runs on the default float32 path
 and inside ``exact_products()`` (float64, grid rows, rounded scores), and their ratio, in one run.
 
-    python benchmarks/bench_exact.py
-    python benchmarks/bench_exact.py --n-images 2000 --repeats 1      # quick
+    python -m benchmarks.bench_exact
+    python -m benchmarks.bench_exact --n-images 2000 --repeats 1      # quick
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
+from benchmarks.bench_scoring import best_time, unit_rows
 from ood_core import scoring
 from ood_core.exact import exact_products
 from ood_core.methods.energy import energy
 from ood_core.methods.renyi import renyi_margin
-
-
-def unit_rows(rng, n, d):
-    x = rng.standard_normal((n, d), dtype=np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def best_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main(argv=None) -> None:
@@ -45,7 +31,8 @@ def main(argv=None) -> None:
     cli.add_argument("--repeats", type=int, default=2)
     args = cli.parse_args(argv)
     rng = np.random.default_rng(0)
-    img, ids, neg = (unit_rows(rng, n, args.dim) for n in (args.n_images, args.n_id, args.n_neg))
+    # float32 numpy rows: the inputs the application passes (bench_scoring's helper gives tensors)
+    img, ids, neg = (unit_rows(rng, n, args.dim).numpy() for n in (args.n_images, args.n_id, args.n_neg))
     cases = {
         "dnm": lambda: scoring.dnm(img, ids, neg, temperature=0.01, tau=0.5, n_groups=100),
         "neglabel": lambda: scoring.neglabel(img, ids, neg, temperature=0.01, n_groups=100),
